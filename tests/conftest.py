@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ragcli.config import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "fixtures"
+
+
+class CountingEmbedder:
+    """The real embedder, with a count of the texts it was asked to embed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dimension = inner.dimension
+        self.texts_embedded = 0
+        self.calls = 0
+
+    def embed_documents(self, texts: Sequence[str]) -> Any:
+        self.calls += 1
+        self.texts_embedded += len(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> Any:
+        return self.inner.embed_query(text)
+
+    def reset(self) -> None:
+        self.texts_embedded = 0
+        self.calls = 0
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder() -> Any:
+    from ragcli.config import EmbeddingConfig
+    from ragcli.embedding import get_embedder
+
+    return get_embedder(EmbeddingConfig())  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def embedder(onnx_embedder: Any) -> CountingEmbedder:
+    return CountingEmbedder(onnx_embedder)
+
+
+def make_settings(home: Path, **env: str) -> Settings:
+    return load_settings(env={"RAGCLI_HOME": str(home), **env})
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.chdir(tmp_path)
+    return make_settings(tmp_path / "state")
+
+
+@pytest.fixture
+def docs_tree(tmp_path: Path) -> Path:
+    """A writable copy of the fixture documents."""
+    target = tmp_path / "docs"
+    shutil.copytree(FIXTURES / "docs", target)
+    return target
