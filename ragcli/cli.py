@@ -16,7 +16,8 @@ from ragcli.errors import EXIT_INTERNAL, RagcliError
 EXIT_CODES_HELP = (
     "Exit codes: 0 all well; 1 unexpected internal error; 2 usage or configuration error; "
     "3 some documents failed (the rest was indexed; see `ragcli dlq list`); "
-    "4 another ingest holds the index lock; 5 the index or a model cannot be used as configured."
+    "4 another ingest holds the index lock; 5 the index or a model cannot be used as configured; "
+    "6 a quality or health threshold was breached (eval golden, stats --check)."
 )
 
 app = typer.Typer(
@@ -29,7 +30,11 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 dlq_app = typer.Typer(help="The dead letter file: documents that failed to ingest.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+cache_app = typer.Typer(help="The answer and embedding caches.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(cache_app, name="cache")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -158,6 +163,9 @@ def ask(
     since: Annotated[
         str | None, typer.Option(help="Only documents modified since: 7d, 24h or 2026-01-31.")
     ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the answer cache.")
+    ] = False,
     json_output: JsonOpt = False,
 ) -> int:
     """Answer a question from the indexed documents, with citations."""
@@ -180,7 +188,7 @@ def ask(
             since=parse_since(since) if since else None,
         )
     )
-    return service.run_ask(settings, question, options, json_output=json_output)
+    return service.run_ask(settings, question, options, json_output=json_output, use_cache=not no_cache)
 
 
 @app.command()
@@ -226,6 +234,139 @@ def dlq_clear(json_output: JsonOpt = False) -> int:
     from ragcli import app as service
 
     return service.dlq_clear(_settings(), json_output=json_output)
+
+
+@cache_app.command("stats")
+@_handle_errors
+def cache_stats(json_output: JsonOpt = False) -> int:
+    """Entries, size, hits and misses of each cache."""
+    from ragcli import app as service
+
+    return service.cache_stats(_settings(), json_output=json_output)
+
+
+@cache_app.command("clear")
+@_handle_errors
+def cache_clear(
+    kinds: Annotated[
+        list[str] | None, typer.Option("--kind", help="answers or embeddings (repeatable); default: all.")
+    ] = None,
+    json_output: JsonOpt = False,
+) -> int:
+    """Empty the caches."""
+    from ragcli import app as service
+
+    return service.cache_clear(_settings(), kinds or [], json_output=json_output)
+
+
+@app.command()
+@_handle_errors
+def stats(
+    since: Annotated[
+        str | None, typer.Option(help="Window: 24h, 7d or a date (default: everything).")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write a Markdown report (and a PNG histogram).")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 6 when a [thresholds] value is breached.")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> int:
+    """Latency percentiles, cache hit rate, failures, staleness and cost from the local event log."""
+    from ragcli import app as service
+
+    return service.run_stats(_settings(), since=since, json_output=json_output, report=report, check=check)
+
+
+@app.command()
+@_handle_errors
+def feedback(
+    request_id: Annotated[str, typer.Argument(help="The request_id printed by `ragcli ask --json`.")],
+    rating: Annotated[str, typer.Argument(help="up or down.")],
+    note: Annotated[str | None, typer.Option(help="A comment to keep with the rating.")] = None,
+    json_output: JsonOpt = False,
+) -> int:
+    """Rate an answer; `ragcli stats` reports the satisfaction rate."""
+    from ragcli import app as service
+
+    return service.run_feedback(_settings(), request_id, rating, note, json_output=json_output)
+
+
+@eval_app.command("retrieval")
+@_handle_errors
+def eval_retrieval(
+    directory: Annotated[
+        Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
+    ],
+    split: Annotated[str, typer.Option(help="qrels split to score.")] = "test",
+    variants: Annotated[
+        list[str] | None,
+        typer.Option("--variant", help="vector, keyword, hybrid, each optionally +rerank (repeatable)."),
+    ] = None,
+    k: Annotated[int, typer.Option("--k", help="Ranking depth scored (Recall@100 needs 100).")] = 100,
+    limit: Annotated[int | None, typer.Option(help="Only the first N judged queries.")] = None,
+    json_output: JsonOpt = False,
+) -> int:
+    """nDCG@10, Recall@10/100, MRR@10 and latency on a BEIR data set, side by side per variant."""
+    from ragcli import app as service
+
+    return service.run_eval_retrieval(
+        _settings(),
+        directory,
+        split=split,
+        variants=variants or [],
+        k=k,
+        limit=limit,
+        json_output=json_output,
+    )
+
+
+@eval_app.command("qa")
+@_handle_errors
+def eval_qa(
+    file: Annotated[Path, typer.Argument(help="SQuAD 2.0 JSON file.")],
+    limit: Annotated[
+        int | None, typer.Option(help="Questions to ask (answerable and not, alternating).")
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Answer provider: extractive, local or openai.")
+    ] = None,
+    json_output: JsonOpt = False,
+) -> int:
+    """Exact match and F1 on answerable questions, refusal rate on unanswerable ones."""
+    from ragcli import app as service
+
+    settings = _settings({"generation.provider": provider})
+    return service.run_eval_qa(settings, file, limit=limit, json_output=json_output)
+
+
+@eval_app.command("golden")
+@_handle_errors
+def eval_golden(
+    file: Annotated[
+        Path, typer.Argument(help="JSONL: question, expected_sources, optional expected_answer.")
+    ],
+    k: Annotated[int, typer.Option("--k", help="Sources considered per question.")] = 5,
+    min_recall: Annotated[float | None, typer.Option(help="Exit 6 when recall@k is below this.")] = None,
+    min_mrr: Annotated[float | None, typer.Option(help="Exit 6 when MRR is below this.")] = None,
+    answers: Annotated[
+        bool, typer.Option("--answers", help="Also check expected answers (runs ask).")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> int:
+    """Score the index against your own golden questions; for CI and after the nightly ingest."""
+    from ragcli import app as service
+
+    return service.run_eval_golden(
+        _settings(),
+        file,
+        k=k,
+        min_recall=min_recall,
+        min_mrr=min_mrr,
+        with_answers=answers,
+        json_output=json_output,
+    )
 
 
 def main() -> None:

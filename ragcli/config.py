@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ragcli.errors import ConfigError
 
@@ -55,6 +55,14 @@ class ChunkingConfig(_Section):
     semantic_threshold: float = Field(
         0.25, ge=0, le=1, description="semantic: split where sentence similarity drops by this much."
     )
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingConfig:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})"
+            )
+        return self
 
 
 class EmbeddingConfig(_Section):
@@ -119,7 +127,9 @@ class GenerationConfig(_Section):
 class CacheConfig(_Section):
     enabled: bool = Field(True, description="Exact and semantic answer cache, embedding caches.")
     semantic: bool = Field(True, description="Serve answers to near-identical questions.")
-    semantic_threshold: float = Field(0.97, ge=0.5, le=1.0, description="Cosine similarity for a semantic hit.")
+    semantic_threshold: float = Field(
+        0.97, ge=0.5, le=1.0, description="Cosine similarity for a semantic hit."
+    )
     ttl_hours: float = Field(168.0, gt=0, description="Cached answers expire after this long.")
     size_limit_mb: int = Field(512, ge=1, description="Per cache; least recently used entries go first.")
     embeddings: bool = Field(True, description="Cache query and chunk embeddings by (model, text hash).")
@@ -168,7 +178,7 @@ class RagConfig(_Section):
     generation: GenerationConfig = GenerationConfig()  # type: ignore[call-arg]
     cache: CacheConfig = CacheConfig()  # type: ignore[call-arg]
     telemetry: TelemetryConfig = TelemetryConfig()  # type: ignore[call-arg]
-    cost: CostConfig = CostConfig()  # type: ignore[call-arg]
+    cost: CostConfig = CostConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()  # type: ignore[call-arg]
 
 
@@ -184,8 +194,10 @@ class Settings:
     @property
     def home(self) -> Path:
         if self.config.home:
-            return _resolve(self.config.home, self.base_dir if self.sources.get("home", "").startswith(
-                "file") else Path.cwd())
+            return _resolve(
+                self.config.home,
+                self.base_dir if self.sources.get("home", "").startswith("file") else Path.cwd(),
+            )
         return self.base_dir / ".ragcli"
 
     @property
@@ -258,7 +270,7 @@ def env_layer(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
             continue
-        dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+        dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
         out[dotted] = (_parse_env_value(raw), f"env:{name}")
     return out
 
@@ -355,9 +367,11 @@ def _describe_source(sources: Mapping[str, str], dotted: str) -> str:
     if label is None:
         return ""
     kind, _, where = label.partition(":")
-    return {"file": f" in {where}", "env": f" (environment variable {where})", "flag": f" (flag {where})"}.get(
-        kind, ""
-    )
+    return {
+        "file": f" in {where}",
+        "env": f" (environment variable {where})",
+        "flag": f" (flag {where})",
+    }.get(kind, "")
 
 
 def effective_items(settings: Settings) -> list[tuple[str, Any, str]]:

@@ -14,7 +14,7 @@
 
 Exit codes of the CLI: 0 all well; 1 unexpected internal error; 2 usage or configuration error;
 3 some documents failed (the rest was indexed); 4 another ingest holds the lock; 5 the index or a model
-cannot be used as configured.
+cannot be used as configured; 6 a quality or health threshold was breached (eval golden, stats --check).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 EXIT_LOCKED = 4
 EXIT_STORE = 5
+EXIT_THRESHOLD = 6
 
 
 class RagcliError(Exception):

@@ -84,8 +84,11 @@ class AskResult:
     top_score: float | None
     notes: list[str]
 
+    cache: str | None = None
+
     def to_json(self) -> dict[str, Any]:
         return {
+            "cache": self.cache,
             "question": self.question,
             "answer": self.answer,
             "citations": self.citations,
@@ -130,6 +133,7 @@ class QueryEngine:
         self._generator = generator
         self._sources: list[tuple[str, str]] | None = None
         self._identity_checked = False
+        self._query_cache: Any = None
 
     # ----- components, loaded on first use -------------------------------------------------------
     @property
@@ -137,7 +141,13 @@ class QueryEngine:
         if self._store is None:
             from ragcli.store import get_store
 
-            inject_fault("store")
+            try:
+                inject_fault("store")
+            except FaultInjected as exc:
+                raise StoreError(
+                    f"The index cannot be read: {exc.message}",
+                    hint="Run `ragcli reindex` to rebuild it from the source files.",
+                ) from exc
             self._store = get_store(self.settings)
         if not self._store.exists():
             raise StoreError(
@@ -169,13 +179,15 @@ class QueryEngine:
             self._generator = get_generator(self.config.generation)
         return self._generator
 
-    def _check_identity(self) -> None:
+    def _check_identity(self, vector: np.ndarray) -> None:
+        """Refuse an index built with another model. The configured model name and the vector's size are
+        enough, so a cached query vector does not force loading the model."""
         if self._identity_checked:
             return
         from ragcli.store.lance import EmbedderIdentity
 
-        embedder = self.embedder
-        self.store.ensure_identity(EmbedderIdentity(embedder.name, embedder.dimension), create=False)
+        identity = EmbedderIdentity(self.config.embedding.model, int(vector.shape[0]))
+        self.store.ensure_identity(identity, create=False)
         self._identity_checked = True
 
     def _where(self, filters: Filters) -> str | None:
@@ -187,11 +199,25 @@ class QueryEngine:
 
     # ----- retrieval ------------------------------------------------------------------------------
     def embed_query(self, question: str) -> np.ndarray:
+        """The question's vector, from the query embedding cache when it was embedded before."""
         inject_fault("embedder")
-        self._check_identity()
-        return self.embedder.embed_query(question)
+        from ragcli.cache.embeddings import EmbeddingCache
 
-    def retrieve(self, question: str, options: AskOptions | None = None) -> Retrieval:
+        if self._query_cache is None:
+            self._query_cache = EmbeddingCache(self.settings)
+        cached = self._query_cache.get_query(question)
+        if cached is not None:
+            return cached
+        vector = self.embedder.embed_query(question)
+        try:
+            self._query_cache.put_query(question, vector)
+        except Exception:  # a cache that cannot be written costs a future miss, nothing more
+            logger.warning("Could not cache the query embedding", exc_info=True)
+        return vector
+
+    def retrieve(
+        self, question: str, options: AskOptions | None = None, vector: np.ndarray | None = None
+    ) -> Retrieval:
         options = options or AskOptions()
         cfg = self.config.retrieval
         k = options.k or cfg.top_k
@@ -203,8 +229,7 @@ class QueryEngine:
         where = self._where(options.filters)
         store = self.store
 
-        vector: np.ndarray | None = None
-        if mode in ("vector", "hybrid"):
+        if mode in ("vector", "hybrid") and vector is None:
             started = time.perf_counter()
             try:
                 vector = self.embed_query(question)
@@ -215,6 +240,10 @@ class QueryEngine:
                 logger.warning("Embedder failed (%s); falling back to keyword search", _reason(exc))
                 mode = "keyword"
             timer.record("embed", started)
+        if mode == "keyword":
+            vector = None
+        if vector is not None:
+            self._check_identity(vector)
 
         started = time.perf_counter()
         fetch = max(cfg.candidates, k, self.config.rerank.top_n if use_rerank else 0)
@@ -244,9 +273,10 @@ class QueryEngine:
         if use_rerank and fused:
             started = time.perf_counter()
             try:
-                fused = self._rerank(question, fused[: self.config.rerank.top_n]) + fused[
-                    self.config.rerank.top_n :
-                ]
+                fused = (
+                    self._rerank(question, fused[: self.config.rerank.top_n])
+                    + fused[self.config.rerank.top_n :]
+                )
             except Exception as exc:
                 degraded.append(f"reranker_failed: {_reason(exc)}")
                 logger.warning("Reranker failed (%s); keeping the fused order", _reason(exc))
@@ -267,11 +297,12 @@ class QueryEngine:
         question: str,
         options: AskOptions | None = None,
         on_token: Callable[[str], None] | None = None,
+        vector: np.ndarray | None = None,
     ) -> AskResult:
         options = options or AskOptions()
         request_id = uuid.uuid4().hex
         started_all = time.perf_counter()
-        retrieval = self.retrieve(question, options)
+        retrieval = self.retrieve(question, options, vector)
         timer = _Timer()
         timer.ms.update(retrieval.timings_ms)
         degraded = list(retrieval.degraded_reasons)
@@ -340,6 +371,7 @@ def _citation(item: ContextItem, cited: bool) -> dict[str, Any]:
         "page": p.page,
         "heading": p.heading,
         "chunk_id": p.chunk_id,
+        "doc_id": p.doc_id,
         "score": round(p.score, 6),
         "text": item.text,
         "cited": cited,
@@ -349,3 +381,107 @@ def _citation(item: ContextItem, cited: bool) -> dict[str, Any]:
 def _reason(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return message.splitlines()[0][:200]
+
+
+def ask_with_cache(
+    settings: Settings,
+    question: str,
+    options: AskOptions | None = None,
+    *,
+    use_cache: bool = True,
+    on_token: Callable[[str], None] | None = None,
+    engine: QueryEngine | None = None,
+) -> tuple[dict[str, Any], QueryEngine | None]:
+    """Answer through the caches: exact hit (no model, no index opened), then semantic hit (the
+    question is embedded, the index is not searched), then the full pipeline, whose answer is cached
+    unless it was degraded. Returns the JSON result and the engine, for reuse across questions."""
+    from ragcli.cache.answers import AnswerCache
+    from ragcli.cache.keys import scope_key
+
+    options = options or AskOptions()
+    config = settings.config
+    started = time.perf_counter()
+    mode = options.mode or config.retrieval.mode
+    k = options.k or config.retrieval.top_k
+    rerank = config.rerank.enabled if options.rerank is None else options.rerank
+    scope = scope_key(config, filters=options.filters.fingerprint(), mode=mode, k=k, rerank=rerank)
+    cache = AnswerCache(settings) if use_cache and config.cache.enabled else None
+
+    if cache is not None:
+        hit = _safe_cache_call(lambda: cache.get_exact(question, scope))
+        if hit is not None:
+            return _served_from_cache(hit, question, started), engine
+        generation = cache.generation()  # read before searching, so a concurrent ingest makes it stale
+    engine = engine or QueryEngine(settings)
+    vector = None
+    embed_ms = 0.0
+    if cache is not None and cache.semantic_enabled and mode != "keyword":
+        embed_started = time.perf_counter()
+        try:
+            vector = engine.embed_query(question)
+        except Exception as exc:
+            logger.debug("No semantic lookup: the question could not be embedded (%s)", exc)
+        embed_ms = (time.perf_counter() - embed_started) * 1000
+        if vector is not None:
+            semantic = vector
+            hit = _safe_cache_call(lambda: cache.get_semantic(question, semantic, scope))
+            if hit is not None:
+                return _served_from_cache(hit, question, started, embed_ms), engine
+    try:
+        result = engine.ask(question, options, on_token=on_token, vector=vector)
+    except StoreError as exc:
+        fallback = _similar_cached_answer(cache, question, vector, scope) if cache is not None else None
+        if fallback is None:
+            raise
+        data = _served_from_cache(fallback, question, started, embed_ms)
+        data["degraded"] = True
+        data["degraded_reason"] = (
+            f"store_unavailable: {_reason(exc)}; served the cached answer to a similar question"
+        )
+        return data, engine
+    data = result.to_json()
+    if embed_ms:  # the question was embedded before the search, for the semantic lookup
+        data["timings_ms"]["embed"] = round(embed_ms, 2)
+        data["timings_ms"]["total"] = round((time.perf_counter() - started) * 1000, 2)
+    if cache is not None and not result.degraded:
+        doc_ids = [c["doc_id"] for c in result.citations]
+        _safe_cache_call(
+            lambda: cache.put(question, scope, data, doc_ids=doc_ids, generation=generation, vector=vector)
+        )
+    return data, engine
+
+
+def _similar_cached_answer(cache: Any, question: str, vector: np.ndarray | None, scope: str) -> Any:
+    """With the index unreadable, a guarded answer to a similar question beats no answer (flagged)."""
+    if vector is None:
+        return None
+    relaxed = max(0.85, cache.threshold - 0.07)
+    original, cache.threshold = cache.threshold, relaxed
+    try:
+        return _safe_cache_call(lambda: cache.get_semantic(question, vector, scope))
+    finally:
+        cache.threshold = original
+
+
+def _safe_cache_call(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except Exception as exc:  # the cache may cost a miss, never an answer
+        logger.warning("Cache unavailable (%s: %s); answering without it", type(exc).__name__, exc)
+        return None
+
+
+def _served_from_cache(hit: Any, question: str, started: float, embed_ms: float = 0.0) -> dict[str, Any]:
+    data = dict(hit.result)
+    data["question"] = question
+    data["request_id"] = uuid.uuid4().hex
+    data["cache"] = hit.kind
+    data["matched_question"] = hit.matched_question
+    if hit.similarity is not None:
+        data["similarity"] = hit.similarity
+    data["timings_ms"] = {stage: 0.0 for stage in STAGES} | {
+        "embed": round(embed_ms, 2),
+        "total": round((time.perf_counter() - started) * 1000, 2),
+    }
+    data["tokens"] = {key: 0 for key in data.get("tokens", {})}
+    return data

@@ -65,3 +65,16 @@ def docs_tree(tmp_path: Path) -> Path:
     target = tmp_path / "docs"
     shutil.copytree(FIXTURES / "docs", target)
     return target
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Any:
+    """CLI tests configure logging for the process; put levels and handlers back after each test."""
+    import logging
+
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers), logging.getLogger("ragcli").level)
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    logging.getLogger("ragcli").setLevel(saved[2])

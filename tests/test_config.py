@@ -159,3 +159,9 @@ def test_example_config_documents_every_key_with_its_default() -> None:
                 assert f"# [{section}.{key}." in text, f"{section}.{key} has no commented example"
             else:
                 assert key in data[section], f"{section}.{key} is not documented"
+
+
+def test_overlap_must_be_smaller_than_size(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[chunking]\nchunk_size = 64\nchunk_overlap = 64\n")
+    with pytest.raises(ConfigError, match="chunk_overlap"):
+        load_settings(path, env={})

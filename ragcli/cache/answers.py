@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -35,7 +36,10 @@ class AnswerCache:
     def __init__(self, settings: Settings) -> None:
         cfg = settings.config.cache
         self.enabled = cfg.enabled
-        self.semantic_enabled = cfg.enabled and cfg.semantic
+        # Privacy mode keeps question text out of every file; the semantic guards need the text, so
+        # that mode has exact hits only, keyed and stored by hash.
+        self.private = not settings.config.telemetry.store_question_text
+        self.semantic_enabled = cfg.enabled and cfg.semantic and not self.private
         self.threshold = cfg.semantic_threshold
         self.ttl_seconds = cfg.ttl_hours * 3600
         self.directory = settings.cache_dir / "answers"
@@ -108,9 +112,12 @@ class AnswerCache:
         if not self.enabled:
             return
         key = exact_key(question, scope)
+        if self.private:
+            digest = "sha256:" + hashlib.sha256(normalise_question(question).encode()).hexdigest()
+            result = result | {"question": digest}
         entry = {
-            "question": question,
-            "normalised": normalise_question(question),
+            "question": digest if self.private else question,
+            "normalised": digest if self.private else normalise_question(question),
             "result": result,
             "doc_ids": sorted(set(doc_ids)),
             "generation": generation,

@@ -23,7 +23,9 @@ def open_cache(directory: Path, *, size_limit_mb: int) -> Any:
         return cache
     except (sqlite3.DatabaseError, OSError, ValueError) as exc:
         aside = directory.with_name(f"{directory.name}.corrupt-{int(time.time())}")
-        logger.warning("Cache %s is unreadable (%s); moved it to %s and starting afresh", directory, exc, aside)
+        logger.warning(
+            "Cache %s is unreadable (%s); moved it to %s and starting afresh", directory, exc, aside
+        )
         try:
             directory.rename(aside)
         except OSError:

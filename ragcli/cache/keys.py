@@ -28,7 +28,9 @@ def answer_fingerprint(config: RagConfig) -> str:
         "embedding": config.embedding.model_dump(include={"backend", "model", "model_path", "query_prefix"}),
         "chunking": config.chunking.model_dump(),
         "retrieval": config.retrieval.model_dump(),
-        "rerank": config.rerank.model_dump(include={"enabled", "backend", "model", "model_path", "top_n", "max_tokens"}),
+        "rerank": config.rerank.model_dump(
+            include={"enabled", "backend", "model", "model_path", "top_n", "max_tokens"}
+        ),
         "compression": config.compression.model_dump(),
         "generation": config.generation.model_dump(
             include={"provider", "model", "model_path", "base_url", "max_tokens", "temperature", "n_ctx"}

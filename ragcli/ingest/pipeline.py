@@ -21,7 +21,7 @@ from ragcli.cache.embeddings import EmbeddingCache
 from ragcli.errors import DocumentError, PermanentError, TransientError, UsageError
 from ragcli.ingest.deadletter import DeadLetterFile
 from ragcli.ingest.lock import IngestLock
-from ragcli.models import Chunk, ParsedDocument, chunk_id_for, doc_id_for, sha256_hex
+from ragcli.models import Chunk, ParsedDocument, Section, chunk_id_for, doc_id_for, sha256_hex
 from ragcli.store.journal import CorpusJournal
 
 if TYPE_CHECKING:
@@ -309,7 +309,7 @@ class Ingestor:
     ) -> list[Chunk]:
         now = time.time()
         chunks: list[Chunk] = []
-        for section in parsed.sections:
+        for section in _fold_bare_headings(parsed.text, parsed.sections):
             section_text = parsed.text[section.start : section.end]
             if not section_text.strip():
                 continue
@@ -468,6 +468,40 @@ class Ingestor:
         for source in list(dead.entries):
             if not Path(source).exists():
                 dead.resolve(source)
+
+
+BARE_HEADING_CHARS = 120
+_ADORNMENT = set("=-~^*#+`'\"_.:")
+
+
+def _is_bare_heading(section_text: str) -> bool:
+    """One line of words (plus reST/setext underlines), nothing else."""
+    if len(section_text.strip()) >= BARE_HEADING_CHARS:
+        return False
+    lines = [line.strip() for line in section_text.splitlines() if line.strip()]
+    words = [line for line in lines if not set(line) <= _ADORNMENT]
+    return len(words) <= 1
+
+
+def _fold_bare_headings(text: str, sections: Sequence[Section]) -> list[Section]:
+    """A section that is little more than its heading line joins the section after it (on the same
+    page), taking that section's more specific heading: a chunk holding only "Error codes" answers
+    nothing, yet ranks well for any question that mentions the words."""
+    folded: list[Section] = []
+    pending: Section | None = None
+    for section in sections:
+        if pending is not None and pending.page == section.page:
+            section = Section(pending.start, section.end, section.heading, section.page)
+        elif pending is not None:
+            folded.append(pending)
+        pending = None
+        if _is_bare_heading(text[section.start : section.end]):
+            pending = section
+        else:
+            folded.append(section)
+    if pending is not None:
+        folded.append(pending)
+    return folded
 
 
 def iter_sources(items: Iterable[str]) -> set[str]:

@@ -255,7 +255,7 @@ class LanceStore:
         query = (
             self.table.search(vector.astype("float32"), vector_column_name="vector")
             .metric("cosine")
-            .select(_HIT_COLUMNS)
+            .select([*_HIT_COLUMNS, "_distance"])
             .limit(k)
         )
         if where:
@@ -268,7 +268,8 @@ class LanceStore:
         if not text.strip():
             return []
         # A MatchQuery is matched as words; the question is never parsed as query syntax.
-        query = self.table.search(MatchQuery(text, "text"), query_type="fts").select(_HIT_COLUMNS).limit(k)
+        query = self.table.search(MatchQuery(text, "text"), query_type="fts")  # type: ignore[call-arg]
+        query = query.select([*_HIT_COLUMNS, "_score"]).limit(k)
         if where:
             query = query.where(where, prefilter=True)
         return [_hit(row, float(row["_score"])) for row in query.to_list()]

@@ -1,0 +1,272 @@
+"""The default embedder: a BERT-style ONNX model run with onnxruntime, tokenised with `tokenizers`.
+
+Default model: the bundled bge-small-en-v1.5 (int8, CLS pooling, 384-d, 512 tokens). Any folder holding
+`model.onnx` (or `onnx/model.onnx`) and `tokenizer.json` works through `embedding.model_path`.
+
+Speed: texts are sorted by token length before batching, so each batch pads to a similar length
+(about 1.5× faster on mixed-length input on 2 cores), and the rows are put back in the input order.
+
+The bundled model is dynamically quantised: each layer's int8 scale is computed over the whole batch,
+so a text's vector depends slightly on its batch-mates (cosine ≈ 0.995 with itself embedded alone).
+Retrieval is unaffected in practice; `batch_size = 1` makes every vector independent of its batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ragcli.errors import ModelError
+from ragcli.models_path import BUNDLED_EMBEDDING_MODELS, bundled_model_dir, default_query_prefix
+
+if TYPE_CHECKING:
+    from ragcli.config import EmbeddingConfig
+
+logger = logging.getLogger(__name__)
+
+POOLING_MODES = ("cls", "mean")
+
+
+class OnnxEmbedder:
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        name: str,
+        max_tokens: int = 512,
+        batch_size: int = 32,
+        threads: int = 0,
+        query_prefix: str | None = None,
+        pooling: str | None = None,
+        sort_by_length: bool = True,
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.name = name
+        self.batch_size = batch_size
+        self.sort_by_length = sort_by_length
+        self.query_prefix = default_query_prefix(name) if query_prefix is None else query_prefix
+        self.pooling = pooling or _read_pooling(self.model_dir, name)
+        if self.pooling not in POOLING_MODES:
+            raise ModelError(f"Unknown pooling {self.pooling!r}; expected one of {', '.join(POOLING_MODES)}.")
+
+        self._session = _load_session(_find_model_file(self.model_dir), threads)
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        self.max_tokens = _clamp_max_tokens(max_tokens, self.model_dir)
+        self._tokenizer = _load_tokenizer(self.model_dir, self.max_tokens)
+        self._counting_tokenizer: Any = None
+        self._pad_id = _pad_id(self._tokenizer)
+        # Counters the ingestion tests and `--stats` read; a lock because the pipeline may embed from
+        # several threads.
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.texts_embedded = 0
+        self.batches_run = 0
+        self.dimension = self._read_dimension()
+
+    @classmethod
+    def from_config(cls, config: EmbeddingConfig) -> OnnxEmbedder:
+        return cls(
+            resolve_model_dir(config.model, config.model_path),
+            name=config.model,
+            max_tokens=config.max_tokens,
+            batch_size=config.batch_size,
+            threads=config.threads,
+            query_prefix=config.query_prefix,
+        )
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self._count(len(texts))
+        return self._embed(list(texts))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        self._count(1)
+        return self._embed([self.query_prefix + text])[0]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Model tokens per text (special tokens included), before truncation to `max_tokens`."""
+        if self._counting_tokenizer is None:
+            tok = _load_tokenizer(self.model_dir, None)
+            self._counting_tokenizer = tok
+        return [len(e.ids) for e in self._counting_tokenizer.encode_batch(list(texts))]
+
+    def _count(self, n_texts: int) -> None:
+        with self._lock:
+            self.calls += 1
+            self.texts_embedded += n_texts
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(texts)
+        order = _length_order(encodings) if self.sort_by_length else list(range(len(texts)))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._run_batch([encodings[i] for i in rows])
+        return out
+
+    def _run_batch(self, encodings: list[Any]) -> np.ndarray:
+        ids, mask, types = _pad(encodings, self._pad_id)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._input_names})[0]
+        with self._lock:
+            self.batches_run += 1
+        return _l2_normalise(self._pool(hidden, mask))
+
+    def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if hidden.ndim == 2:  # the model pools inside the graph (a sentence_embedding output)
+            return hidden
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        weights = mask[:, :, None].astype(hidden.dtype)
+        return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
+
+    def _read_dimension(self) -> int:
+        last = self._session.get_outputs()[0].shape[-1]
+        if isinstance(last, int) and last > 0:
+            return last
+        # A symbolic output size: ask the model.
+        probe = self._run_batch(self._tokenizer.encode_batch(["dimension probe"]))
+        return int(probe.shape[-1])
+
+
+def resolve_model_dir(model: str, model_path: str | None) -> Path:
+    """The folder for `embedding.model` / `embedding.model_path`; the bundled model when no path is set."""
+    if model_path:
+        path = Path(model_path).expanduser()
+        if not path.is_dir():
+            raise ModelError(
+                f"Embedding model folder {path} does not exist.",
+                hint="Set embedding.model_path to a folder with model.onnx and tokenizer.json.",
+            )
+        return path
+    bundled = BUNDLED_EMBEDDING_MODELS.get(model)
+    if bundled is None:
+        raise ModelError(
+            f"No bundled ONNX model is named {model!r}.",
+            hint='Set embedding.model_path to the model\'s folder, or use model = "bge-small-en-v1.5".',
+        )
+    return bundled_model_dir(bundled)
+
+
+def _find_model_file(model_dir: Path) -> Path:
+    for candidate in (model_dir / "model.onnx", model_dir / "onnx" / "model.onnx"):
+        if candidate.is_file():
+            return candidate
+    raise ModelError(
+        f"No model.onnx in {model_dir}.",
+        hint="Point embedding.model_path at a folder exported to ONNX (model.onnx + tokenizer.json).",
+    )
+
+
+def _load_session(model_file: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # ORT prints initializer/provider warnings straight to the console; errors still raise.
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own untyped errors for corrupt or incompatible files
+        raise ModelError(
+            f"Cannot load ONNX model {model_file}: {exc}",
+            hint="Reinstall the model package, or check embedding.model_path.",
+        ) from exc
+
+
+def _load_tokenizer(model_dir: Path, max_tokens: int | None) -> Any:
+    from tokenizers import Tokenizer
+
+    path = model_dir / "tokenizer.json"
+    if not path.is_file():
+        raise ModelError(f"No tokenizer.json in {model_dir}.", hint="The model folder is incomplete.")
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception for malformed files
+        raise ModelError(f"Cannot read {path}: {exc}") from exc
+    # Some tokenizer.json files pad everything to the model maximum (10× slower); padding is done per
+    # batch in `_pad` instead.
+    tok.no_padding()
+    if max_tokens is None:
+        tok.no_truncation()
+    else:
+        tok.enable_truncation(max_length=max_tokens)
+    return tok
+
+
+def _pad_id(tokenizer: Any) -> int:
+    for token in ("[PAD]", "<pad>"):
+        token_id = tokenizer.token_to_id(token)
+        if token_id is not None:
+            return int(token_id)
+    return 0
+
+
+def _clamp_max_tokens(requested: int, model_dir: Path) -> int:
+    limit = _model_max_length(model_dir)
+    if limit is not None and requested > limit:
+        # Position embeddings end at the model's limit; a longer input would crash the graph.
+        logger.warning("embedding.max_tokens=%d exceeds the model's %d; using %d", requested, limit, limit)
+        return limit
+    return requested
+
+
+def _model_max_length(model_dir: Path) -> int | None:
+    for name, key in (
+        ("config.json", "max_position_embeddings"),
+        ("tokenizer_config.json", "model_max_length"),
+    ):
+        value = _read_json(model_dir / name).get(key)
+        # tokenizer_config uses a huge sentinel for "no limit".
+        if isinstance(value, int) and 0 < value < 100_000:
+            return value
+    return None
+
+
+def _read_pooling(model_dir: Path, name: str) -> str:
+    """Pooling from a sentence-transformers export (1_Pooling/config.json); CLS for BGE, else mean."""
+    config = _read_json(model_dir / "1_Pooling" / "config.json")
+    if config.get("pooling_mode_cls_token"):
+        return "cls"
+    if config.get("pooling_mode_mean_tokens"):
+        return "mean"
+    return "cls" if "bge" in name.lower() else "mean"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _length_order(encodings: Sequence[Any]) -> list[int]:
+    return sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+
+
+def _pad(encodings: Sequence[Any], pad_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    width = max(len(e.ids) for e in encodings)
+    ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(encodings), width), dtype=np.int64)
+    types = np.zeros((len(encodings), width), dtype=np.int64)
+    for row, enc in enumerate(encodings):
+        n = len(enc.ids)
+        ids[row, :n] = enc.ids
+        mask[row, :n] = 1
+        types[row, :n] = enc.type_ids
+    return ids, mask, types
+
+
+def _l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, np.float32(1e-12))

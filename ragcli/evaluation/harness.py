@@ -1,0 +1,219 @@
+"""Runs evaluations through the real pipeline: its own index per data set, the configured retrieval.
+
+Each data set gets a folder under <home>/eval/<name>-<hash of its path>/ with the corpus written as files
+and an index of its own, so evaluating never touches the user's index, and a second run re-uses the
+first one's index (idempotent ingestion: nothing is re-embedded while corpus and chunking are unchanged).
+Caches are switched off so latencies are those of real searches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ragcli.errors import UsageError
+
+if TYPE_CHECKING:
+    from ragcli.config import Settings
+    from ragcli.evaluation.beir import CorpusDoc
+    from ragcli.ingest.pipeline import IngestObserver, IngestReport
+    from ragcli.query import QueryEngine
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named retrieval configuration: a mode, with or without reranking."""
+
+    name: str
+    mode: str
+    rerank: bool
+
+    @classmethod
+    def parse(cls, spec: str) -> Variant:
+        parts = spec.lower().replace("dense", "vector").replace("bm25", "keyword").split("+")
+        mode, extras = parts[0], set(parts[1:])
+        if mode not in ("vector", "keyword", "hybrid") or not extras <= {"rerank"}:
+            raise UsageError(
+                f"Unknown variant {spec!r}.",
+                hint="Use vector (or dense), keyword (or bm25), hybrid, each optionally with +rerank.",
+            )
+        return cls(spec, mode, "rerank" in extras)
+
+
+def eval_settings(settings: Settings, dataset: Path, label: str) -> Settings:
+    """Settings whose state directory is this data set's own folder under <home>/eval/."""
+    from ragcli.config import Settings as SettingsType
+
+    digest = hashlib.sha256(str(dataset.resolve()).encode()).hexdigest()[:10]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset.name or label)[:40]
+    config = settings.config.model_copy(deep=True)
+    config.home = str(settings.home / "eval" / f"{label}-{name}-{digest}")
+    config.store.uri = None
+    config.cache.enabled = False
+    return SettingsType(
+        config=config, sources=settings.sources, file=settings.file, base_dir=settings.base_dir
+    )
+
+
+def build_index(
+    settings: Settings, docs: Sequence[CorpusDoc], observer: IngestObserver | None = None
+) -> IngestReport:
+    from ragcli.evaluation.beir import write_corpus_files
+    from ragcli.ingest.pipeline import Ingestor
+
+    corpus_dir = settings.home / "corpus"
+    written = write_corpus_files(docs, corpus_dir)
+    logger.info("Evaluation corpus: %d documents (%d written) in %s", len(docs), written, corpus_dir)
+    return Ingestor(settings, observer=observer).run([corpus_dir])
+
+
+def corpus_retriever(engine: QueryEngine, variant: Variant) -> Callable[[str, int], list[str]]:
+    """retrieve(question, k) -> corpus ids, best first, as the metric code wants them."""
+    from ragcli.evaluation.beir import corpus_id_for_source
+    from ragcli.query import AskOptions
+
+    def retrieve(question: str, k: int) -> list[str]:
+        # A document may come back as several chunks; fetch more so k distinct documents remain.
+        options = AskOptions(k=max(k * 2, k + 20), mode=variant.mode, rerank=variant.rerank)
+        passages = engine.retrieve(question, options).passages
+        return [corpus_id_for_source(p.source) for p in passages]
+
+    return retrieve
+
+
+def evaluate_beir(
+    settings: Settings,
+    directory: Path,
+    *,
+    split: str,
+    variants: Sequence[Variant],
+    k: int = 100,
+    limit: int | None = None,
+    progress: Progress | None = None,
+    observer: IngestObserver | None = None,
+) -> dict[str, Any]:
+    from ragcli.evaluation.beir import load_beir
+    from ragcli.evaluation.runner import evaluate_retrieval
+    from ragcli.query import QueryEngine
+
+    dataset = load_beir(directory, split)
+    own = eval_settings(settings, directory, "beir")
+    report = build_index(own, list(dataset.corpus.values()), observer)
+    queries = dict(dataset.queries)
+    if limit:
+        judged = [q for q in queries if q in dataset.qrels][:limit]
+        queries = {q: queries[q] for q in judged}
+    engine = QueryEngine(own)
+    results: dict[str, Any] = {}
+    for variant in variants:
+        result = evaluate_retrieval(
+            queries, dataset.qrels, corpus_retriever(engine, variant), k=k, progress=progress
+        )
+        result.pop("per_query", None)  # 800 rows of detail drown the summary; the metrics are the point
+        results[variant.name] = result | {"mode": variant.mode, "rerank": variant.rerank}
+    return {
+        "dataset": str(directory),
+        "split": split,
+        "index": own.store_uri,
+        "ingest": {
+            key: report.summary()[key] for key in ("added", "skipped_unchanged", "chunks_embedded", "seconds")
+        },
+        "fingerprint": _fingerprint(own),
+        "variants": results,
+    }
+
+
+def evaluate_squad(
+    settings: Settings,
+    path: Path,
+    *,
+    limit: int | None = None,
+    mode: str | None = None,
+    rerank: bool | None = None,
+    progress: Progress | None = None,
+    observer: IngestObserver | None = None,
+) -> dict[str, Any]:
+    from ragcli.evaluation.beir import corpus_id_for_source
+    from ragcli.evaluation.squad import load_squad, paragraph_documents, score_qa
+    from ragcli.query import AskOptions, QueryEngine
+
+    examples = load_squad(path)
+    own = eval_settings(settings, path, "squad")
+    build_index(own, paragraph_documents(examples), observer)
+    chosen = _balanced(examples, limit) if limit else list(examples)
+    engine = QueryEngine(own)
+    predictions: dict[str, str] = {}
+    contexts: dict[str, list[str]] = {}
+    latencies: list[float] = []
+    for done, example in enumerate(chosen, 1):
+        result = engine.ask(example.question, AskOptions(mode=mode, rerank=rerank))
+        predictions[example.question_id] = result.answer
+        contexts[example.question_id] = [corpus_id_for_source(c["source"]) for c in result.citations]
+        latencies.append(result.timings_ms["total"])
+        if progress:
+            progress(done, len(chosen))
+    scores = score_qa(predictions, chosen, contexts)
+    scores.pop("per_question", None)
+    from ragcli.evaluation.runner import latency_summary
+
+    return {
+        "dataset": str(path),
+        "provider": own.config.generation.provider,
+        "model": engine.generator.model if chosen else "",
+        "fingerprint": _fingerprint(own),
+        **scores,
+        **latency_summary(latencies),
+    }
+
+
+def _balanced(examples: Sequence[Any], limit: int) -> list[Any]:
+    """The first `limit` questions, alternating answerable and unanswerable, so both rates are measured."""
+    answerable = [e for e in examples if not e.is_impossible]
+    impossible = [e for e in examples if e.is_impossible]
+    chosen: list[Any] = []
+    for pair in zip(answerable, impossible, strict=False):
+        chosen.extend(pair)
+    chosen.extend(answerable[len(impossible) :] or impossible[len(answerable) :])
+    return chosen[:limit]
+
+
+def _fingerprint(settings: Settings) -> str:
+    from ragcli.cache.keys import answer_fingerprint
+
+    return answer_fingerprint(settings.config)
+
+
+def evaluate_golden(
+    settings: Settings,
+    path: Path,
+    *,
+    k: int,
+    with_answers: bool,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Score the user's own index against a golden file; the answer check runs the full `ask`."""
+    from ragcli.evaluation.golden import load_golden, score_golden
+    from ragcli.query import AskOptions, QueryEngine
+
+    items = load_golden(path)
+    engine = QueryEngine(settings)
+
+    def retrieve(question: str, depth: int) -> list[str]:
+        passages = engine.retrieve(question, AskOptions(k=max(depth * 3, depth + 10))).passages
+        return [p.source for p in passages]
+
+    def answer(question: str) -> str:
+        return engine.ask(question).answer
+
+    result = score_golden(items, retrieve, k=k, answer=answer if with_answers else None, progress=progress)
+    result["fingerprint"] = _fingerprint(settings)
+    return result

@@ -1,0 +1,209 @@
+"""The extractive generator: no LLM, so it cannot invent anything.
+
+It answers with the one to three context sentences that best match the question, each verbatim (up to
+whitespace) and followed by its citation. A sentence's score is the share of the question's content
+words it contains, each word weighted by how rare it is among the context's sentences (so "Normandy"
+counts for more than "people"); with an embedder, the cosine similarity of question and sentence is
+mixed in. When no sentence reaches the threshold the answer is `REFUSAL`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ragcli.models import REFUSAL, ContextItem, Generation
+from ragcli.retrieval.sentences import sentence_spans
+
+if TYPE_CHECKING:
+    from ragcli.config import GenerationConfig
+
+logger = logging.getLogger(__name__)
+
+# Measured on SQuAD 2.0 dev (gold paragraph plus two others of the same article): see the report in
+# tests/test_generation.py's module docstring for the trade-off between false and correct refusals.
+DEFAULT_THRESHOLD = 0.2
+MAX_SENTENCES = 3
+# A further sentence joins the answer only if it scores nearly as well as the best one.
+FOLLOWER_RATIO = 0.9
+# Weight of the embedding similarity when an embedder is given; lexical overlap keeps the rest.
+EMBEDDING_WEIGHT = 0.5
+IDF_POWER = 1.0
+# Codes and model numbers ("E23", "AM5", "v3") pin a question down more than any word: weigh them more.
+IDENTIFIER_WEIGHT = 2.0
+
+# Words that say nothing about what is asked; the last line holds question-shaped words ("what does X mean").
+_STOPWORD_TEXT = """
+a about above after again against all also am an and any are aren't as at be because been before being
+below between both but by can cannot could couldn't did didn't do does doesn't doing don't down during
+each etc few for from further get gets got had hadn't has hasn't have haven't having he her here hers
+herself him himself his how i if in into is isn't it it's its itself just let me more most much must my
+myself no nor not of off on once one only or other ought our ours ourselves out over own same shall she
+should shouldn't so some such than that that's the their theirs them themselves then there there's these
+they this those through to too under until up upon us use used using very via was wasn't we were weren't
+what what's when where which while who whom whose why will with within without won't would wouldn't you
+your yours yourself yourselves s t
+kind type name named called many often usually mean means
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+_WORD = re.compile(r"\w+(?:'\w+)?")
+# A heading's "###" or a list item's bullet is layout, not part of the sentence.
+_MARKUP_PREFIX = re.compile(r"^(?:#{1,6}\s+|[-*+•]\s+|\d{1,3}[.)]\s+)")
+_IDENTIFIER = re.compile(r"(?=\w*\d)(?=\w*[^\W\d])\w+$")
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    score: float
+    item_rank: int
+    n: int
+    text: str
+
+
+class ExtractiveGenerator:
+    name = "extractive"
+
+    def __init__(
+        self,
+        embedder: Any | None = None,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        max_sentences: int = MAX_SENTENCES,
+    ) -> None:
+        self.embedder = embedder
+        self.threshold = threshold
+        self.max_sentences = max_sentences
+        self.model = "lexical" if embedder is None else f"lexical+{getattr(embedder, 'name', 'embedding')}"
+
+    @classmethod
+    def from_config(cls, config: GenerationConfig, embedder: Any | None = None) -> ExtractiveGenerator:
+        return cls(embedder=embedder)
+
+    def generate(
+        self,
+        question: str,
+        context: Sequence[ContextItem],
+        on_token: Callable[[str], None] | None = None,
+    ) -> Generation:
+        chosen = self.best_sentences(question, context)
+        if chosen:
+            answer = " ".join(f"{s.text} [{s.n}]" for s in chosen)
+            cited = list(dict.fromkeys(s.n for s in chosen))
+            result = Generation(answer, cited, False, 0, 0, self.model)
+        else:
+            result = Generation(REFUSAL, [], True, 0, 0, self.model)
+        if on_token is not None:
+            on_token(result.answer)
+        return result
+
+    def best_sentences(self, question: str, context: Sequence[ContextItem]) -> list[ScoredSentence]:
+        """The sentences that answer, best first; empty when none passes the threshold."""
+        scored = sorted(
+            self.score_sentences(question, context), key=lambda s: (-s.score, s.item_rank)
+        )
+        if not scored or scored[0].score < self.threshold:
+            return []
+        floor = max(self.threshold, scored[0].score * FOLLOWER_RATIO)
+        return [s for s in scored if s.score >= floor][: self.max_sentences]
+
+    def score_sentences(self, question: str, context: Sequence[ContextItem]) -> list[ScoredSentence]:
+        candidates = _candidate_sentences(context)
+        question_terms = set(content_terms(question))
+        if not candidates or not question_terms:
+            return []
+        sentence_terms = [set(content_terms(text)) for _, _, text in candidates]
+        idf = _inverse_frequencies(sentence_terms)
+        lexical = [_coverage(question_terms, terms, idf) for terms in sentence_terms]
+        scores = self._mix_in_embeddings(question, [text for _, _, text in candidates], lexical)
+        return [
+            ScoredSentence(score, rank, n, text)
+            for (rank, n, text), terms, score in zip(candidates, sentence_terms, scores, strict=True)
+            # A sentence made only of the question's own words cannot tell anything new.
+            if len(terms - question_terms) >= 2
+        ]
+
+    def _mix_in_embeddings(self, question: str, texts: list[str], lexical: list[float]) -> list[float]:
+        if self.embedder is None:
+            return lexical
+        query = self.embedder.embed_query(question)
+        vectors = self.embedder.embed_documents(texts)
+        similarities = [float(v) for v in vectors @ query]
+        return [
+            (1 - EMBEDDING_WEIGHT) * lex + EMBEDDING_WEIGHT * max(0.0, sim)
+            for lex, sim in zip(lexical, similarities, strict=True)
+        ]
+
+
+def content_terms(text: str) -> list[str]:
+    """Lowercased, stemmed words of `text` that carry meaning (stopwords removed)."""
+    terms = []
+    for word in _WORD.findall(text.lower().replace("’", "'")):
+        if word in STOPWORDS or (len(word) == 1 and not word.isdigit()):
+            continue
+        terms.append(stem(word))
+    return terms
+
+
+def stem(word: str) -> str:
+    """A crude suffix stripper: it only has to map a word's forms to one key, not to a real stem."""
+    if word.isdigit() or len(word) <= 3:
+        return word
+    word = word.removesuffix("'s")
+    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("xes", "x"), ("ches", "ch"), ("shes", "sh")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            return _undouble(word[: -len(suffix)] + replacement)
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 4:
+        word = word[:-1]
+    for suffix in ("ingly", "edly", "ing", "ed", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = _undouble(word[: -len(suffix)])
+            break
+    if word.endswith("e") and len(word) > 4:
+        word = word[:-1]
+    return word
+
+
+def _undouble(word: str) -> str:
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+        return word[:-1]
+    return word
+
+
+def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int, str]]:
+    """(rank of its item, citation number, sentence) for every distinct sentence of the context."""
+    seen: set[str] = set()
+    candidates = []
+    for rank, item in enumerate(context):
+        for start, end in sentence_spans(item.text):
+            text = _MARKUP_PREFIX.sub("", " ".join(item.text[start:end].split()))
+            key = text.lower()
+            if key in seen:
+                continue  # overlapping chunks repeat sentences
+            seen.add(key)
+            candidates.append((rank, item.n, text))
+    return candidates
+
+
+def _inverse_frequencies(sentence_terms: list[set[str]]) -> Callable[[str], float]:
+    counts = Counter(term for terms in sentence_terms for term in terms)
+    total = len(sentence_terms)
+
+    def idf(term: str) -> float:
+        # A question word that no sentence contains weighs most: missing it says the most.
+        weight = math.log((total + 1) / (counts.get(term, 0) + 0.5)) ** IDF_POWER
+        return weight * IDENTIFIER_WEIGHT if _IDENTIFIER.match(term) else weight
+
+    return idf
+
+
+def _coverage(question_terms: set[str], terms: set[str], idf: Callable[[str], float]) -> float:
+    total = sum(idf(t) for t in question_terms)
+    if total <= 0:
+        return 0.0
+    return sum(idf(t) for t in question_terms & terms) / total

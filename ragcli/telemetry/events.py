@@ -1,0 +1,368 @@
+"""The event log: one row per ask, per ingest run and per feedback, in <home>/events.sqlite3.
+
+SQLite in WAL mode with a busy timeout, so a crash loses at most the event being written and several
+ragcli processes can write at once (each write is one short `BEGIN IMMEDIATE` transaction). The schema
+version lives in `PRAGMA user_version`; `MIGRATIONS[i]` takes a database from version i to i + 1.
+
+Privacy: with `telemetry.store_question_text = false` the question column stays NULL and only a salted
+SHA-256 of the normalised question is kept (the salt is random per state directory, so equal questions
+still group together but a hash cannot be looked up in a precomputed table). Degraded reasons, whose
+error messages could quote the question back, are cut to their kinds ("generator_failed").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ragcli.errors import StoreError, UsageError
+
+logger = logging.getLogger(__name__)
+
+EVENTS_FILENAME = "events.sqlite3"
+BUSY_TIMEOUT_MS = 10_000
+PRUNE_EVERY_SECONDS = 3600.0
+RATINGS = ("up", "down")
+
+# Each entry is one migration: the statements that take the schema from version i to i + 1.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE asks (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL UNIQUE,
+            ts REAL NOT NULL,
+            question TEXT,
+            question_hash TEXT NOT NULL,
+            mode TEXT, provider TEXT,
+            embed_model TEXT, rerank_model TEXT, generator_model TEXT,
+            cache TEXT,
+            retrieved INTEGER NOT NULL DEFAULT 0,
+            top_score REAL,
+            degraded INTEGER NOT NULL DEFAULT 0,
+            degraded_reason TEXT,
+            refused INTEGER NOT NULL DEFAULT 0,
+            ms_embed REAL NOT NULL DEFAULT 0, ms_retrieve REAL NOT NULL DEFAULT 0,
+            ms_rerank REAL NOT NULL DEFAULT 0, ms_compress REAL NOT NULL DEFAULT 0,
+            ms_generate REAL NOT NULL DEFAULT 0, ms_total REAL NOT NULL DEFAULT 0,
+            tok_query INTEGER NOT NULL DEFAULT 0,
+            tok_context_in INTEGER NOT NULL DEFAULT 0, tok_context_out INTEGER NOT NULL DEFAULT 0,
+            tok_prompt INTEGER NOT NULL DEFAULT 0, tok_completion INTEGER NOT NULL DEFAULT 0,
+            rerank_searches INTEGER NOT NULL DEFAULT 0,
+            cpu_s REAL
+        )""",
+        "CREATE INDEX asks_ts ON asks (ts)",
+        # Makes "is any question text stored?" one index probe, for the privacy scrub.
+        "CREATE INDEX asks_with_text ON asks (id) WHERE question IS NOT NULL",
+        """CREATE TABLE ingests (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            duration_s REAL NOT NULL DEFAULT 0,
+            embed_model TEXT,
+            scanned INTEGER NOT NULL DEFAULT 0, added INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0, removed INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0, unsupported INTEGER NOT NULL DEFAULT 0,
+            skipped_unchanged INTEGER NOT NULL DEFAULT 0, skipped_failed INTEGER NOT NULL DEFAULT 0,
+            chunks_embedded INTEGER NOT NULL DEFAULT 0, chunks_reused INTEGER NOT NULL DEFAULT 0,
+            embed_errors INTEGER NOT NULL DEFAULT 0, embed_retries INTEGER NOT NULL DEFAULT 0,
+            embed_tokens INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX ingests_ts ON ingests (ts)",
+        """CREATE TABLE feedback (
+            request_id TEXT PRIMARY KEY,
+            ts REAL NOT NULL,
+            rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+            note TEXT
+        )""",
+        "CREATE INDEX feedback_ts ON feedback (ts)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+STAGE_COLUMNS = ("embed", "retrieve", "rerank", "compress", "generate", "total")
+TOKEN_COLUMNS = ("query", "context_in", "context_out", "prompt", "completion")
+
+
+@dataclass(frozen=True)
+class AskEvent:
+    request_id: str
+    ts: float
+    question: str | None
+    question_hash: str
+    mode: str | None = None
+    provider: str | None = None
+    embed_model: str | None = None
+    rerank_model: str | None = None
+    generator_model: str | None = None
+    cache: str | None = None
+    retrieved: int = 0
+    top_score: float | None = None
+    degraded: bool = False
+    degraded_reason: str | None = None
+    refused: bool = False
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+    tokens: Mapping[str, int] = field(default_factory=dict)
+    rerank_searches: int = 0
+    cpu_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    ts: float
+    duration_s: float = 0.0
+    embed_model: str | None = None
+    scanned: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    failed: int = 0
+    unsupported: int = 0
+    skipped_unchanged: int = 0
+    skipped_failed: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    embed_errors: int = 0
+    embed_retries: int = 0
+    embed_tokens: int = 0
+
+
+def normalise_question(question: str) -> str:
+    # Case and spacing differences are the same question for counting repeats.
+    return " ".join(question.split()).casefold()
+
+
+def reason_kinds(reason: str | None) -> list[str]:
+    """'generator_failed: timeout; reranker_failed: x' -> ['generator_failed', 'reranker_failed']."""
+    if not reason:
+        return []
+    kinds = [part.split(":", 1)[0].strip() for part in reason.split(";")]
+    return [k for k in kinds if k]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, with a busy timeout."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def _skip_checkpoint_on_close(conn: sqlite3.Connection) -> None:
+    """The last connection to close checkpoints the WAL, with two fsyncs (~25 ms on a slow disk) that
+    a one-question CLI process would pay every time; without it SQLite checkpoints every 1000 pages.
+    Python 3.12+ only (Connection.setconfig); older versions keep the default."""
+    setconfig = getattr(conn, "setconfig", None)
+    flag = getattr(sqlite3, "SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE", None)
+    if setconfig is not None and flag is not None:
+        setconfig(flag, True)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema to SCHEMA_VERSION; safe when several processes open a new file at once."""
+    if schema_version(conn) == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = schema_version(conn)  # re-read under the write lock: another process may have won
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"The event log was written by a newer ragcli (schema {version}, this one knows "
+                f"{SCHEMA_VERSION}).",
+                hint="Upgrade ragcli, or move events.sqlite3 aside to start a new log.",
+            )
+        for number in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[number]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+class EventLog:
+    """Writes events. Opens the file on first use; one instance per process is enough."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        retention_days: float = 90,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        self.retention_seconds = retention_days * 86400
+        self.clock = clock
+        self._conn: sqlite3.Connection | None = None
+        self._salt: bytes | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = connect(self.path)
+            try:
+                # WAL survives a crash mid-write and lets readers run beside a writer; NORMAL sync is
+                # durable against process crashes, which is what an event log needs.
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                _skip_checkpoint_on_close(conn)
+                migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            self._maybe_prune(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # ----- question identity -----------------------------------------------------------------------
+    def question_hash(self, question: str) -> str:
+        if self._salt is None:
+            self._salt = self._load_salt()
+        digest = hmac.new(self._salt, normalise_question(question).encode("utf-8"), hashlib.sha256)
+        return "sha256:" + digest.hexdigest()
+
+    def _load_salt(self) -> bytes:
+        conn = self.conn
+        row = conn.execute("SELECT value FROM meta WHERE key = 'question_salt'").fetchone()
+        if row is not None:
+            return bytes.fromhex(str(row[0]))
+        conn.execute("BEGIN IMMEDIATE")  # first use: create it, unless another process just did
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'question_salt'").fetchone()
+            if row is None:
+                salt = secrets.token_hex(16)
+                conn.execute("INSERT INTO meta (key, value) VALUES ('question_salt', ?)", (salt,))
+            else:
+                salt = str(row[0])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return bytes.fromhex(salt)
+
+    def forget_question_text(self) -> int:
+        """Erase question text stored before the privacy switch was turned on; returns rows scrubbed.
+
+        secure_delete overwrites the freed bytes instead of leaving them in free pages, and the
+        checkpoint moves the overwritten pages out of the WAL into the database file.
+        """
+        conn = self.conn
+        if conn.execute("SELECT 1 FROM asks WHERE question IS NOT NULL LIMIT 1").fetchone() is None:
+            return 0
+        conn.execute("PRAGMA secure_delete = ON")
+        with self._write():
+            scrubbed = conn.execute("UPDATE asks SET question = NULL WHERE question IS NOT NULL").rowcount
+            reasons = conn.execute("SELECT id, degraded_reason FROM asks WHERE degraded_reason LIKE '%:%'")
+            conn.executemany(
+                "UPDATE asks SET degraded_reason = ? WHERE id = ?",
+                [("; ".join(reason_kinds(reason)), row_id) for row_id, reason in reasons.fetchall()],
+            )
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        logger.info("Removed the question text of %d earlier events (store_question_text = false)", scrubbed)
+        return int(scrubbed)
+
+    # ----- writing ----------------------------------------------------------------------------------
+    def record_ask(self, event: AskEvent) -> None:
+        timings = [float(event.timings_ms.get(stage, 0.0) or 0.0) for stage in STAGE_COLUMNS]
+        tokens = [int(event.tokens.get(name, 0) or 0) for name in TOKEN_COLUMNS]
+        columns = (
+            "request_id, ts, question, question_hash, mode, provider, embed_model, rerank_model, "
+            "generator_model, cache, retrieved, top_score, degraded, degraded_reason, refused, "
+            + ", ".join(f"ms_{s}" for s in STAGE_COLUMNS)
+            + ", "
+            + ", ".join(f"tok_{t}" for t in TOKEN_COLUMNS)
+            + ", rerank_searches, cpu_s"
+        )
+        values = [
+            event.request_id,
+            event.ts,
+            event.question,
+            event.question_hash,
+            event.mode,
+            event.provider,
+            event.embed_model,
+            event.rerank_model,
+            event.generator_model,
+            event.cache,
+            int(event.retrieved),
+            event.top_score,
+            int(event.degraded),
+            event.degraded_reason,
+            int(event.refused),
+            *timings,
+            *tokens,
+            int(event.rerank_searches),
+            event.cpu_seconds,
+        ]
+        marks = ", ".join("?" * len(values))
+        with self._write() as conn:
+            conn.execute(f"INSERT OR REPLACE INTO asks ({columns}) VALUES ({marks})", values)  # noqa: S608
+
+    def record_ingest(self, event: IngestEvent) -> None:
+        names = [f for f in IngestEvent.__dataclass_fields__]
+        values = [getattr(event, f) for f in names]
+        marks = ", ".join("?" * len(values))
+        with self._write() as conn:
+            conn.execute(f"INSERT INTO ingests ({', '.join(names)}) VALUES ({marks})", values)  # noqa: S608
+
+    def record_feedback(self, request_id: str, rating: str, note: str | None = None, *, ts: float | None = None) -> None:
+        """Store a rating for an earlier answer; a second rating for the same answer replaces the first."""
+        if rating not in RATINGS:
+            raise UsageError(f"Feedback must be 'up' or 'down', not {rating!r}.")
+        request_id = request_id.strip()
+        with self._write() as conn:
+            known = conn.execute("SELECT 1 FROM asks WHERE request_id = ?", (request_id,)).fetchone()
+            if known is None:
+                raise UsageError(
+                    f"No answer with request id {request_id!r} is in the event log.",
+                    hint="Use the request_id printed by `ragcli ask --json` (answers older than "
+                    "telemetry.retention_days are gone).",
+                )
+            conn.execute(
+                "INSERT OR REPLACE INTO feedback (request_id, ts, rating, note) VALUES (?, ?, ?, ?)",
+                (request_id, self.clock() if ts is None else ts, rating, note),
+            )
+
+    # ----- retention --------------------------------------------------------------------------------
+    def _maybe_prune(self, conn: sqlite3.Connection) -> None:
+        # Checked inside every write but runs at most once an hour, so retention costs one SELECT.
+        now = self.clock()
+        row = conn.execute("SELECT value FROM meta WHERE key = 'last_prune'").fetchone()
+        if row is not None and now - float(row[0]) < PRUNE_EVERY_SECONDS:
+            return
+        cutoff = now - self.retention_seconds
+        deleted = 0
+        for table in ("asks", "ingests", "feedback"):
+            deleted += conn.execute(f"DELETE FROM {table} WHERE ts < ?", (cutoff,)).rowcount  # noqa: S608
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_prune', ?)", (repr(now),))
+        if deleted:
+            logger.debug("Event log: deleted %d events older than the retention period", deleted)

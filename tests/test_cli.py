@@ -1,0 +1,181 @@
+"""The command line end to end: exit codes, --json output, error messages, privacy, stats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from ragcli.cli import app
+from ragcli.ingest.lock import IngestLock
+from tests.conftest import FIXTURES
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in list(__import__("os").environ):
+        if name.startswith("RAGCLI_"):
+            monkeypatch.delenv(name)
+    state = tmp_path / "state"
+    monkeypatch.setenv("RAGCLI_HOME", str(state))
+    return state
+
+
+def _run(*args: str) -> Result:
+    return runner.invoke(app, list(args))
+
+
+def _json(result: Result) -> Any:
+    assert result.stdout.strip(), result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def ingested(home: Path) -> Path:
+    result = _run("ingest", str(FIXTURES / "docs"), "--json")
+    assert result.exit_code == 0, result.output
+    return home
+
+
+def test_help_lists_commands_and_exit_codes() -> None:
+    result = _run("--help")
+    assert result.exit_code == 0
+    for word in ("ingest", "ask", "eval", "stats", "dlq", "cache", "reindex", "Exit codes"):
+        assert word in result.stdout
+
+
+def test_ingest_json_summary_and_second_run(ingested: Path) -> None:
+    again = _json(_run("ingest", str(FIXTURES / "docs"), "--json"))
+    for key in ("scanned", "skipped_unchanged", "added", "updated", "removed", "failed", "unsupported",
+                "chunks_embedded", "seconds"):  # fmt: skip
+        assert key in again
+    assert again["skipped_unchanged"] == again["scanned"] == 9
+    assert again["chunks_embedded"] == 0
+
+
+def test_partial_failure_exit_code_and_dead_letter_commands(home: Path) -> None:
+    result = _run("ingest", str(FIXTURES / "broken"), "--json")
+    assert result.exit_code == 3
+    summary = _json(result)
+    assert summary["failed"] == 5 and summary["unsupported"] == 1
+    listed = _json(_run("dlq", "list", "--json"))
+    assert {Path(e["source"]).name for e in listed} == {
+        "corrupt.pdf", "encrypted.pdf", "empty.txt", "whitespace.txt", "binary.txt",
+    }  # fmt: skip
+    for entry in listed:
+        assert {"time", "source", "stage", "error_type", "message", "attempts", "content_hash"} <= set(entry)
+    human = _run("dlq", "list")
+    assert "encrypted" in human.stdout.lower()
+    retried = _run("dlq", "retry", "--json")
+    assert retried.exit_code == 3 and _json(retried)["failed"] == 5
+    assert _json(_run("dlq", "clear", "--json")) == {"cleared": 5}
+    assert _json(_run("dlq", "list", "--json")) == []
+
+
+def test_missing_path_is_a_usage_error(home: Path) -> None:
+    result = _run("ingest", "nope/not-here")
+    assert result.exit_code == 2
+    assert "Error:" in result.stderr and "does not exist" in result.stderr
+
+
+def test_malformed_config_names_key_and_file(home: Path, tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[embedding]\nbatch_sise = 3\n", encoding="utf-8")
+    result = _run("--config", str(config), "ingest", str(FIXTURES / "docs"))
+    assert result.exit_code == 2
+    assert "embedding.batch_sise" in result.stderr and str(config) in result.stderr
+    assert "Fix:" in result.stderr
+
+
+def test_second_ingest_while_locked_exits_4(home: Path) -> None:
+    with IngestLock(home / "ingest.lock"):
+        result = _run("ingest", str(FIXTURES / "docs"))
+    assert result.exit_code == 4
+    assert "Another ingest" in result.stderr
+
+
+def test_embedder_mismatch_exits_5_and_names_reindex(ingested: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same model files under another name stand in for "a different embedder".
+    monkeypatch.setenv("RAGCLI_EMBEDDING__MODEL", "bge-small-renamed")
+    from ragcli.embedding.onnx import resolve_model_dir
+
+    monkeypatch.setenv("RAGCLI_EMBEDDING__MODEL_PATH", str(resolve_model_dir("bge-small-en-v1.5", None)))
+    result = _run("ask", "What does error code E23 mean?", "--no-cache")
+    assert result.exit_code == 5
+    assert "ragcli reindex" in result.stderr
+
+
+def test_config_show_reports_sources(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGCLI_RETRIEVAL__TOP_K", "7")
+    data = _json(_run("config", "show", "--json"))
+    assert data["values"]["retrieval.top_k"] == {"value": 7, "source": "env:RAGCLI_RETRIEVAL__TOP_K"}
+    assert data["values"]["chunking.chunk_size"]["source"] == "default"
+    assert data["home"] == str(home)
+
+
+def test_ask_then_stats_then_feedback(ingested: Path, tmp_path: Path) -> None:
+    first = _json(_run("ask", "What does error code E23 mean?", "--json"))
+    assert "GPS fix timeout" in first["answer"]
+    second = _json(_run("ask", "What does error code E23 mean?", "--json"))
+    assert second["cache"] == "exact"
+    assert _run("feedback", first["request_id"], "up").exit_code == 0
+    unknown = _run("feedback", "no-such-request", "down")
+    assert unknown.exit_code == 2
+    stats = _json(_run("stats", "--json"))
+    assert stats["queries"] == 2
+    report = tmp_path / "report.md"
+    assert _run("stats", "--report", str(report)).exit_code == 0
+    assert report.exists() and "p95" in report.read_text(encoding="utf-8").lower()
+    assert list(tmp_path.glob("report*.png"))
+
+
+def test_stats_on_an_empty_state_directory_says_so(home: Path) -> None:
+    result = _run("stats")
+    assert result.exit_code == 0
+    assert "no" in result.stdout.lower()
+
+
+def test_stats_check_exit_codes(ingested: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _run("ask", "What does error code E23 mean?", "--json")
+    assert _run("stats", "--check").exit_code == 0
+    monkeypatch.setenv("RAGCLI_THRESHOLDS__P95_LATENCY_MS", "0.001")
+    breached = _run("stats", "--check")
+    assert breached.exit_code == 6
+    assert "p95" in breached.stderr.lower()
+
+
+def test_privacy_switch_keeps_question_text_out_of_every_state_file(
+    ingested: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGCLI_TELEMETRY__STORE_QUESTION_TEXT", "false")
+    question = "Which zanzibarian quokka protocol governs error E23?"
+    for _ in range(2):  # a miss that writes the caches, then an exact hit
+        assert _run("ask", question, "--json").exit_code == 0
+    assert _json(_run("ask", question, "--json"))["cache"] == "exact"
+    needle = b"zanzibarian"
+    leaks = [p for p in ingested.rglob("*") if p.is_file() and needle in p.read_bytes()]
+    assert leaks == []
+
+
+def test_eval_golden_exits_zero_above_and_six_below_the_threshold(ingested: Path, tmp_path: Path) -> None:
+    golden = FIXTURES / "golden.jsonl"
+    passing = _run("eval", "golden", str(golden), "--k", "5", "--min-recall", "0.9", "--json")
+    assert passing.exit_code == 0, passing.output
+    assert _json(passing)["recall"] >= 0.9
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text(
+        json.dumps({"question": "What does error code E23 mean?", "expected_sources": [str(FIXTURES / "docs/faq.txt")]})
+        + "\n",
+        encoding="utf-8",
+    )
+    failing = _run("eval", "golden", str(wrong), "--k", "1", "--min-recall", "0.5")
+    assert failing.exit_code == 6
+    assert "below the minimum" in failing.stderr
+    impossible = _run("eval", "golden", str(golden), "--min-recall", "1.5")
+    assert impossible.exit_code == 2
