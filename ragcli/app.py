@@ -52,7 +52,8 @@ def setup_logging(level: str = "INFO", *, verbose: int = 0, quiet: bool = False)
     logging.getLogger("ragcli").setLevel(level)
     # Third-party libraries speak only when something is wrong.
     root.setLevel(logging.WARNING)
-    for noisy in ("pypdf", "lance", "lancedb", "httpx", "httpcore"):
+    # (pypdf's messages are routed by the PDF loader itself, as DEBUG records of ragcli.loaders.pdf.)
+    for noisy in ("lance", "lancedb", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 

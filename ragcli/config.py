@@ -121,7 +121,7 @@ class GenerationConfig(_Section):
     temperature: float = Field(0.0, ge=0, le=2)
     stream: bool = Field(True, description="Stream the answer to a terminal as it is generated.")
     n_ctx: int = Field(4096, ge=512, description="local: context window.")
-    threads: int = Field(0, ge=0, description="local: CPU threads; 0 = all cores.")
+    threads: int = Field(0, ge=0, description="local: CPU threads; 0 = all cores but one.")
 
 
 class CacheConfig(_Section):

@@ -245,6 +245,9 @@ class QueryEngine:
         if vector is not None:
             self._check_identity(vector)
 
+        extra_queries = (
+            self._expanded_queries(question, timer, notes) if cfg.rewrite or cfg.multi_query else []
+        )
         started = time.perf_counter()
         fetch = max(cfg.candidates, k, self.config.rerank.top_n if use_rerank else 0)
         rankings: list[list[Passage]] = []
@@ -253,12 +256,21 @@ class QueryEngine:
                 rankings.append(store.vector_search(vector, fetch, where))
             if mode in ("keyword", "hybrid"):
                 rankings.append(store.keyword_search(question, fetch, where))
+            for extra in extra_queries:
+                if vector is not None:
+                    rankings.append(store.vector_search(self.embed_query(extra), fetch, where))
+                if mode in ("keyword", "hybrid"):
+                    rankings.append(store.keyword_search(extra, fetch, where))
         except Exception as exc:
             raise StoreError(
                 f"The index at {store.uri} cannot be searched: {_reason(exc)}",
                 hint="Run `ragcli reindex` to rebuild it from the source files.",
             ) from exc
-        if mode == "hybrid" and len(rankings) == 2:
+        if len(rankings) > 2:
+            from ragcli.retrieval.fusion import reciprocal_rank_fusion
+
+            fused = reciprocal_rank_fusion(rankings, cfg.rrf_k)
+        elif mode == "hybrid" and len(rankings) == 2:
             from ragcli.retrieval.fusion import reciprocal_rank_fusion, weighted_fusion
 
             if cfg.fusion == "rrf":
@@ -282,6 +294,27 @@ class QueryEngine:
                 logger.warning("Reranker failed (%s); keeping the fused order", _reason(exc))
             timer.record("rerank", started)
         return Retrieval(fused[:k], mode, timer.ms, degraded, notes, candidates)
+
+    def _expanded_queries(self, question: str, timer: _Timer, notes: list[str]) -> list[str]:
+        """Extra queries from the LLM (rewrite, multi-query); none without an LLM, said in the notes."""
+        from ragcli.retrieval.rewrite import expand_queries
+
+        cfg = self.config.retrieval
+        if self.config.generation.provider == "extractive":
+            notes.append("rewrite/multi-query skipped: the extractive provider has no LLM")
+            return []
+        started = time.perf_counter()
+        try:
+            generator = self.generator
+        except Exception as exc:
+            notes.append(f"rewrite/multi-query skipped: the generator is unavailable ({_reason(exc)})")
+            return []
+        queries, expansion_notes = expand_queries(
+            generator, question, rewrite=cfg.rewrite, extra=cfg.multi_query
+        )
+        notes.extend(expansion_notes)
+        timer.record("rewrite", started)
+        return queries[1:]
 
     def _rerank(self, question: str, passages: list[Passage]) -> list[Passage]:
         from dataclasses import replace
@@ -326,6 +359,8 @@ class QueryEngine:
                 generation = generator.generate(question, items, on_token=on_token)
                 answer, cited, refused = generation.answer, generation.cited, generation.refused
                 tokens["prompt"], tokens["completion"] = generation.tokens_in, generation.tokens_out
+                if not cited and not refused:
+                    notes.append("the answer cites none of the sources: check it against them")
             except Exception as exc:
                 degraded.append(f"generator_failed: {_reason(exc)}")
                 logger.warning("Generator failed (%s); answering with the retrieved passages", _reason(exc))

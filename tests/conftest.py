@@ -73,8 +73,10 @@ def _restore_logging() -> Any:
     import logging
 
     root = logging.getLogger()
-    saved = (root.level, list(root.handlers), logging.getLogger("ragcli").level)
+    names = ("ragcli", "lance", "lancedb", "httpx", "httpcore")
+    saved = (root.level, list(root.handlers), {n: logging.getLogger(n).level for n in names})
     yield
     root.setLevel(saved[0])
     root.handlers[:] = saved[1]
-    logging.getLogger("ragcli").setLevel(saved[2])
+    for name, level in saved[2].items():
+        logging.getLogger(name).setLevel(level)

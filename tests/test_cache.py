@@ -260,3 +260,20 @@ def test_unreadable_index_serves_a_flagged_cached_answer_to_a_similar_question(
     assert served["cache"] == "semantic" and "2,000" in served["answer"]
     with pytest.raises(StoreError, match="reindex"):
         _ask(settings, embedder, "At what pressure does the valve open?")
+
+
+def test_guard_entities_ignore_the_askers_case_but_not_the_name() -> None:
+    assert semantic_match_refused("Is the UK office open?", "is the uk office open") is None
+    assert semantic_match_refused("Is the UK office open?", "is the us office open") == "named entities"
+
+
+@pytest.mark.parametrize(
+    ("cached", "asked"),
+    [
+        ("Are British female students bullied more than male students?", "Are British male students bullied more than female students?"),
+        ("Is CPT positively related to dengue diffusion?", "Is CPT negatively related to dengue diffusion?"),
+        ("Is joining 3' as tolerant as 5'?", "Is joining 5' as tolerant as 3'?"),
+    ],
+)
+def test_guard_refuses_near_misses_seen_in_scifact(cached: str, asked: str) -> None:
+    assert semantic_match_refused(cached, asked) is not None

@@ -179,3 +179,33 @@ def test_eval_golden_exits_zero_above_and_six_below_the_threshold(ingested: Path
     assert "below the minimum" in failing.stderr
     impossible = _run("eval", "golden", str(golden), "--min-recall", "1.5")
     assert impossible.exit_code == 2
+
+
+def test_eval_retrieval_on_a_tiny_beir_folder_compares_variants(home: Path) -> None:
+    folder = Path(__file__).parent / "data" / "beir_tiny"
+    one = _run("eval", "retrieval", str(folder), "--split", "test", "--variant", "dense", "--json")
+    assert one.exit_code == 0, one.output
+    data = _json(one)
+    for key in ("ndcg@10", "recall@10", "recall@100", "mrr@10", "queries", "p50_ms", "p95_ms", "fingerprint"):
+        assert key in data
+    assert data["queries"] >= 2 and data["ndcg@10"] > 0.5
+    both = _run("eval", "retrieval", str(folder), "--variant", "vector", "--variant", "keyword", "--json")
+    variants = _json(both)["variants"]
+    assert set(variants) == {"vector", "keyword"}
+    assert variants["keyword"]["mode"] == "keyword"
+    table = _run("eval", "retrieval", str(folder), "--variant", "vector", "--variant", "hybrid")
+    assert table.exit_code == 0 and "ndcg@10" in table.stdout and "hybrid" in table.stdout
+    assert _run("eval", "retrieval", str(folder), "--variant", "sparse").exit_code == 2
+
+
+def test_cache_stats_and_clear(ingested: Path) -> None:
+    _run("ask", "What does error code E23 mean?", "--json")
+    _run("ask", "What does error code E23 mean?", "--json")
+    stats = _json(_run("cache", "stats", "--json"))
+    assert stats["answers"]["entries"] == 1 and stats["answers"]["exact_hits"] == 1
+    assert stats["embeddings"]["chunk_entries"] > 0
+    assert stats["hit_rate"] == 0.5
+    cleared = _json(_run("cache", "clear", "--kind", "answers", "--json"))
+    assert cleared["cleared"]["answers"] >= 1
+    assert _json(_run("ask", "What does error code E23 mean?", "--json"))["cache"] is None
+    assert _run("cache", "clear", "--kind", "everything").exit_code == 2

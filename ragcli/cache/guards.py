@@ -4,7 +4,8 @@ things. A semantic hit is refused when the questions differ in
 - negation (not, no, never, without, …),
 - numbers and dates (digits, number words, month names),
 - named entities (capitalised words that do not start the question, codes such as P-700, acronyms),
-- comparison direction (more/less, higher/lower, before/after, …).
+- comparison direction (more/less, higher/lower, before/after, …),
+- the order of the same words ("men more than women" against "women more than men").
 
 These checks are deliberately strict: a refused hit costs one normal query, a wrong hit costs trust.
 """
@@ -41,7 +42,8 @@ UP = {
     "increase", "increases", "increased", "increasing", "above", "after", "later", "latest", "best",
     "better", "maximum", "max", "over", "exceed", "exceeds", "faster", "fastest", "longer", "longest",
     "raise", "raises", "rise", "rises", "up", "upper", "newer", "newest", "older", "oldest", "heavier",
-    "promote", "promotes", "enhance", "enhances", "improve", "improves", "positive", "gain", "gains",
+    "promote", "promotes", "enhance", "enhances", "improve", "improves", "positive", "positively",
+    "gain", "gains", "activate", "activates", "upregulate", "upregulates", "upregulated",
 }  # fmt: skip
 
 DOWN = {
@@ -49,7 +51,8 @@ DOWN = {
     "decreases", "decreased", "decreasing", "below", "before", "earlier", "earliest", "worst", "worse",
     "minimum", "min", "under", "slower", "slowest", "shorter", "shortest", "reduce", "reduces",
     "reduced", "drop", "drops", "down", "lighter", "inhibit", "inhibits", "suppress", "suppresses",
-    "impair", "impairs", "negative", "loss", "loses", "prevent", "prevents",
+    "impair", "impairs", "negative", "negatively", "loss", "loses", "prevent", "prevents",
+    "deactivate", "deactivates", "downregulate", "downregulates", "downregulated",
 }  # fmt: skip
 
 
@@ -68,7 +71,7 @@ def numbers(text: str) -> list[str]:
         lower = token.lower()
         if token[0].isdigit() or lower in NUMBER_WORDS or lower in MONTHS:
             out.append(lower.replace(",", ""))
-    return sorted(out)
+    return out  # in order: "3' rather than 5'" and "5' rather than 3'" are different questions
 
 
 def entities(text: str) -> list[str]:
@@ -99,14 +102,33 @@ def directions(text: str) -> list[str]:
     return signs
 
 
+def _words(text: str) -> set[str]:
+    return {w.strip("\"'()[]{}.,;:!?").lower() for w in text.split()}
+
+
+def _entities_agree(a: str, b: str) -> bool:
+    """Every entity of each question appears in the other, whatever its case there: 'UK' and 'uk'
+    agree (someone typed in lower case), 'France' and 'Spain' do not."""
+    return set(entities(a)) <= _words(b) and set(entities(b)) <= _words(a)
+
+
 def semantic_match_refused(cached: str, asked: str) -> str | None:
     """Why a semantic hit between these two questions must not be served, or None if it may."""
-    for name, extract in (
-        ("negation", negations),
-        ("numbers", numbers),
-        ("named entities", entities),
-        ("comparison direction", directions),
-    ):
+    for name, extract in (("negation", negations), ("numbers", numbers)):
         if extract(cached) != extract(asked):
             return name
+    if not _entities_agree(cached, asked):
+        return "named entities"
+    if directions(cached) != directions(asked):
+        return "comparison direction"
+    if _swapped(cached, asked):
+        return "word order"
     return None
+
+
+def _swapped(a: str, b: str) -> bool:
+    """The same words in another order: "are women paid more than men" is not "are men paid more than
+    women", however close their vectors."""
+    words_a = [w.lower() for w in _tokens(a)]
+    words_b = [w.lower() for w in _tokens(b)]
+    return sorted(words_a) == sorted(words_b) and words_a != words_b

@@ -117,6 +117,18 @@ class LocalGenerator:
             model=self.model,
         )
 
+    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+        """A plain chat completion (query rewriting); no citations, no context."""
+        server = self._loaded()
+        request = {"messages": messages, "max_tokens": max_tokens, "temperature": 0.0, "stream": False}
+        try:
+            reply = _reply_from_response(server.handle_chat_completions(request))
+        except (RuntimeError, ValueError) as exc:
+            raise GeneratorUnavailable(f"llama.cpp failed: {exc}") from exc
+        if reply.error is not None:
+            raise _error_from_reply(reply.error, self.n_ctx)
+        return reply.text
+
     def close(self) -> None:
         """Free the model now instead of when the generator is garbage-collected."""
         with self._load_lock:

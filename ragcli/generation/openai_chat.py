@@ -101,6 +101,12 @@ class OpenAIChatGenerator:
             model=self.model,
         )
 
+    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+        """A plain chat completion (query rewriting); no citations, no context."""
+        body = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0}
+        text, _ = self._complete(body)
+        return text
+
     def close(self) -> None:
         with self._client_lock:
             if self._client is not None:
