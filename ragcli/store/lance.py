@@ -318,7 +318,9 @@ class LanceStore:
         latency; below that, exact search is both faster and exact. `optimize` keeps it up to date."""
         if self.has_vector_index() or self.count() < min_rows:
             return False
-        self.table.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ")
+        from lancedb.index import IvfHnswSq
+
+        self.table.create_index("vector", config=IvfHnswSq(distance_type="cosine"))
         return True
 
 
