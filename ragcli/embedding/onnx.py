@@ -13,7 +13,6 @@ Retrieval is unaffected in practice; `batch_size = 1` makes every vector indepen
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -24,6 +23,15 @@ import numpy as np
 
 from ragcli.errors import ModelError
 from ragcli.models_path import BUNDLED_EMBEDDING_MODELS, bundled_model_dir, default_query_prefix
+from ragcli.onnx_models import (
+    clamp_max_tokens,
+    find_model_file,
+    load_session,
+    load_tokenizer,
+    pad,
+    pad_id,
+    read_json,
+)
 
 if TYPE_CHECKING:
     from ragcli.config import EmbeddingConfig
@@ -55,12 +63,12 @@ class OnnxEmbedder:
         if self.pooling not in POOLING_MODES:
             raise ModelError(f"Unknown pooling {self.pooling!r}; expected one of {', '.join(POOLING_MODES)}.")
 
-        self._session = _load_session(_find_model_file(self.model_dir), threads)
+        self._session = load_session(find_model_file(self.model_dir, "embedding"), threads, "embedding")
         self._input_names = {i.name for i in self._session.get_inputs()}
-        self.max_tokens = _clamp_max_tokens(max_tokens, self.model_dir)
-        self._tokenizer = _load_tokenizer(self.model_dir, self.max_tokens)
+        self.max_tokens = clamp_max_tokens(max_tokens, self.model_dir, "embedding")
+        self._tokenizer = load_tokenizer(self.model_dir, self.max_tokens)
         self._counting_tokenizer: Any = None
-        self._pad_id = _pad_id(self._tokenizer)
+        self._pad_id = pad_id(self._tokenizer)
         # Counters the ingestion tests and `--stats` read; a lock because the pipeline may embed from
         # several threads.
         self._lock = threading.Lock()
@@ -91,7 +99,7 @@ class OnnxEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Model tokens per text (special tokens included), before truncation to `max_tokens`."""
         if self._counting_tokenizer is None:
-            tok = _load_tokenizer(self.model_dir, None)
+            tok = load_tokenizer(self.model_dir, None)
             self._counting_tokenizer = tok
         return [len(e.ids) for e in self._counting_tokenizer.encode_batch(list(texts))]
 
@@ -112,7 +120,7 @@ class OnnxEmbedder:
         return out
 
     def _run_batch(self, encodings: list[Any]) -> np.ndarray:
-        ids, mask, types = _pad(encodings, self._pad_id)
+        ids, mask, types = pad(encodings, self._pad_id)
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._input_names})[0]
         with self._lock:
@@ -155,85 +163,9 @@ def resolve_model_dir(model: str, model_path: str | None) -> Path:
     return bundled_model_dir(bundled)
 
 
-def _find_model_file(model_dir: Path) -> Path:
-    for candidate in (model_dir / "model.onnx", model_dir / "onnx" / "model.onnx"):
-        if candidate.is_file():
-            return candidate
-    raise ModelError(
-        f"No model.onnx in {model_dir}.",
-        hint="Point embedding.model_path at a folder exported to ONNX (model.onnx + tokenizer.json).",
-    )
-
-
-def _load_session(model_file: Path, threads: int) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # ORT prints initializer/provider warnings straight to the console; errors still raise.
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own untyped errors for corrupt or incompatible files
-        raise ModelError(
-            f"Cannot load ONNX model {model_file}: {exc}",
-            hint="Reinstall the model package, or check embedding.model_path.",
-        ) from exc
-
-
-def _load_tokenizer(model_dir: Path, max_tokens: int | None) -> Any:
-    from tokenizers import Tokenizer
-
-    path = model_dir / "tokenizer.json"
-    if not path.is_file():
-        raise ModelError(f"No tokenizer.json in {model_dir}.", hint="The model folder is incomplete.")
-    try:
-        tok = Tokenizer.from_file(str(path))
-    except Exception as exc:  # tokenizers raises a bare Exception for malformed files
-        raise ModelError(f"Cannot read {path}: {exc}") from exc
-    # Some tokenizer.json files pad everything to the model maximum (10× slower); padding is done per
-    # batch in `_pad` instead.
-    tok.no_padding()
-    if max_tokens is None:
-        tok.no_truncation()
-    else:
-        tok.enable_truncation(max_length=max_tokens)
-    return tok
-
-
-def _pad_id(tokenizer: Any) -> int:
-    for token in ("[PAD]", "<pad>"):
-        token_id = tokenizer.token_to_id(token)
-        if token_id is not None:
-            return int(token_id)
-    return 0
-
-
-def _clamp_max_tokens(requested: int, model_dir: Path) -> int:
-    limit = _model_max_length(model_dir)
-    if limit is not None and requested > limit:
-        # Position embeddings end at the model's limit; a longer input would crash the graph.
-        logger.warning("embedding.max_tokens=%d exceeds the model's %d; using %d", requested, limit, limit)
-        return limit
-    return requested
-
-
-def _model_max_length(model_dir: Path) -> int | None:
-    for name, key in (
-        ("config.json", "max_position_embeddings"),
-        ("tokenizer_config.json", "model_max_length"),
-    ):
-        value = _read_json(model_dir / name).get(key)
-        # tokenizer_config uses a huge sentinel for "no limit".
-        if isinstance(value, int) and 0 < value < 100_000:
-            return value
-    return None
-
-
 def _read_pooling(model_dir: Path, name: str) -> str:
     """Pooling from a sentence-transformers export (1_Pooling/config.json); CLS for BGE, else mean."""
-    config = _read_json(model_dir / "1_Pooling" / "config.json")
+    config = read_json(model_dir / "1_Pooling" / "config.json")
     if config.get("pooling_mode_cls_token"):
         return "cls"
     if config.get("pooling_mode_mean_tokens"):
@@ -241,29 +173,8 @@ def _read_pooling(model_dir: Path, name: str) -> str:
     return "cls" if "bge" in name.lower() else "mean"
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _length_order(encodings: Sequence[Any]) -> list[int]:
     return sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-
-
-def _pad(encodings: Sequence[Any], pad_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    width = max(len(e.ids) for e in encodings)
-    ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(encodings), width), dtype=np.int64)
-    types = np.zeros((len(encodings), width), dtype=np.int64)
-    for row, enc in enumerate(encodings):
-        n = len(enc.ids)
-        ids[row, :n] = enc.ids
-        mask[row, :n] = 1
-        types[row, :n] = enc.type_ids
-    return ids, mask, types
 
 
 def _l2_normalise(vectors: np.ndarray) -> np.ndarray:

@@ -17,7 +17,6 @@ so a pair's score moves with its batch-mates and their padding: by 0.05–0.1 on
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ import numpy as np
 
 from ragcli.errors import ModelError
 from ragcli.models_path import RERANKER_EN, bundled_model_dir
+from ragcli.onnx_models import clamp_max_tokens, find_model_file, load_session, load_tokenizer, pad, pad_id
 
 if TYPE_CHECKING:
     from ragcli.config import RerankConfig
@@ -53,12 +53,12 @@ class OnnxCrossEncoder:
         self.model_dir = Path(model_dir)
         self.name = name
         self.batch_size = batch_size
-        self._session = _load_session(_find_model_file(self.model_dir), threads)
+        self._session = load_session(find_model_file(self.model_dir, "rerank"), threads, "rerank")
         self._input_names = {i.name for i in self._session.get_inputs()}
-        self.max_tokens = _clamp_max_tokens(max_tokens, self.model_dir)
-        self._tokenizer = _load_tokenizer(self.model_dir, self.max_tokens)
-        self._query_tokenizer = _load_tokenizer(self.model_dir, None)
-        self._pad_id = _pad_id(self._tokenizer)
+        self.max_tokens = clamp_max_tokens(max_tokens, self.model_dir, "rerank")
+        self._tokenizer = load_tokenizer(self.model_dir, self.max_tokens, pairs=True)
+        self._query_tokenizer = load_tokenizer(self.model_dir, None)
+        self._pad_id = pad_id(self._tokenizer)
         # Counters for benchmarks and `--stats`; a lock because a server may rerank from several threads.
         self._lock = threading.Lock()
         self.calls = 0
@@ -111,7 +111,7 @@ class OnnxCrossEncoder:
         return query[: encoding.offsets[limit - 1][1]]
 
     def _run_batch(self, encodings: list[Any]) -> np.ndarray:
-        ids, mask, types = _pad(encodings, self._pad_id)
+        ids, mask, types = pad(encodings, self._pad_id)
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         logits = self._session.run(None, {k: v for k, v in feeds.items() if k in self._input_names})[0]
         with self._lock:
@@ -153,103 +153,6 @@ def relevance_from_logits(logits: np.ndarray) -> np.ndarray:
     )
 
 
-def _find_model_file(model_dir: Path) -> Path:
-    for candidate in (model_dir / "model.onnx", model_dir / "onnx" / "model.onnx"):
-        if candidate.is_file():
-            return candidate
-    raise ModelError(
-        f"No model.onnx in {model_dir}.",
-        hint="Point rerank.model_path at a cross-encoder exported to ONNX (model.onnx + tokenizer.json).",
-    )
-
-
-def _load_session(model_file: Path, threads: int) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # ORT prints initializer/provider warnings straight to the console; errors still raise.
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own untyped errors for corrupt or incompatible files
-        raise ModelError(
-            f"Cannot load ONNX model {model_file}: {exc}",
-            hint="Reinstall the model package, or check rerank.model_path.",
-        ) from exc
-
-
-def _load_tokenizer(model_dir: Path, max_tokens: int | None) -> Any:
-    from tokenizers import Tokenizer
-
-    path = model_dir / "tokenizer.json"
-    if not path.is_file():
-        raise ModelError(f"No tokenizer.json in {model_dir}.", hint="The rerank model folder is incomplete.")
-    try:
-        tok = Tokenizer.from_file(str(path))
-    except Exception as exc:  # tokenizers raises a bare Exception for malformed files
-        raise ModelError(f"Cannot read {path}: {exc}") from exc
-    # The bundled tokenizer.json pads every pair to 512 tokens (10× slower); `_pad` pads per batch.
-    tok.no_padding()
-    if max_tokens is None:
-        tok.no_truncation()
-    else:
-        tok.enable_truncation(max_length=max_tokens, strategy="only_second")
-    return tok
-
-
-def _pad_id(tokenizer: Any) -> int:
-    for token in ("[PAD]", "<pad>"):
-        token_id = tokenizer.token_to_id(token)
-        if token_id is not None:
-            return int(token_id)
-    return 0
-
-
-def _clamp_max_tokens(requested: int, model_dir: Path) -> int:
-    limit = _model_max_length(model_dir)
-    if limit is not None and requested > limit:
-        # Position embeddings end at the model's limit; a longer input would crash the graph.
-        logger.warning("rerank.max_tokens=%d exceeds the model's %d; using %d", requested, limit, limit)
-        return limit
-    return requested
-
-
-def _model_max_length(model_dir: Path) -> int | None:
-    for name, key in (
-        ("config.json", "max_position_embeddings"),
-        ("vectrix_config.json", "max_length"),
-        ("tokenizer_config.json", "model_max_length"),
-    ):
-        value = _read_json(model_dir / name).get(key)
-        # tokenizer_config uses a huge sentinel for "no limit".
-        if isinstance(value, int) and 0 < value < 100_000:
-            return value
-    return None
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _length_sorted_batches(encodings: Sequence[Any], batch_size: int) -> list[list[int]]:
     order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-
-
-def _pad(encodings: Sequence[Any], pad_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    width = max(len(e.ids) for e in encodings)
-    ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(encodings), width), dtype=np.int64)
-    types = np.zeros((len(encodings), width), dtype=np.int64)
-    for row, enc in enumerate(encodings):
-        n = len(enc.ids)
-        ids[row, :n] = enc.ids
-        mask[row, :n] = 1
-        types[row, :n] = enc.type_ids
-    return ids, mask, types
