@@ -482,6 +482,8 @@ def _query_progress(label: str, json_output: bool) -> Iterator[Any]:
         state = {"next": 0.1}
 
         def update(done: int, total: int) -> None:
+            if done == 1:  # a new pass (the next variant) starts its own count
+                state["next"] = 0.1
             if total and done / total >= state["next"]:
                 logger.info("%s: %d/%d", label, done, total)
                 state["next"] += 0.1

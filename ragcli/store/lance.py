@@ -268,7 +268,7 @@ class LanceStore:
         if not text.strip():
             return []
         # A MatchQuery is matched as words; the question is never parsed as query syntax.
-        query = self.table.search(MatchQuery(text, "text"), query_type="fts")  # type: ignore[call-arg]
+        query = self.table.search(MatchQuery(text, "text"), query_type="fts")
         query = query.select([*_HIT_COLUMNS, "_score"]).limit(k)
         if where:
             query = query.where(where, prefilter=True)
