@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,29 @@ if TYPE_CHECKING:
     import numpy as np
 
 logger = logging.getLogger(__name__)
+
+
+def resolve_model_dir(
+    model: str, model_path: str | None, bundled: Mapping[str, str], config_key: str, default: str
+) -> Path:
+    """`<config_key>.model_path` when set, else the bundled folder registered for `<config_key>.model`."""
+    from ragcli.models_path import bundled_model_dir
+
+    if model_path:
+        path = Path(model_path).expanduser()
+        if not path.is_dir():
+            raise ModelError(
+                f"Model folder {path} ({config_key}.model_path) does not exist.",
+                hint=f"Set {config_key}.model_path to a folder with model.onnx and tokenizer.json.",
+            )
+        return path
+    folder = bundled.get(model)
+    if folder is None:
+        raise ModelError(
+            f"No bundled ONNX model is named {model!r} ({config_key}.model).",
+            hint=f'Set {config_key}.model_path to the model\'s folder, or use model = "{default}".',
+        )
+    return bundled_model_dir(folder)
 
 
 def find_model_file(model_dir: Path, config_key: str) -> Path:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ragcli.errors import ModelError
-from ragcli.models_path import BUNDLED_EMBEDDING_MODELS, bundled_model_dir, default_query_prefix
+from ragcli.models_path import BUNDLED_EMBEDDING_MODELS, default_query_prefix
 from ragcli.onnx_models import (
     clamp_max_tokens,
     find_model_file,
@@ -32,6 +32,7 @@ from ragcli.onnx_models import (
     pad_id,
     read_json,
 )
+from ragcli.onnx_models import resolve_model_dir as shared_resolve_model_dir
 
 if TYPE_CHECKING:
     from ragcli.config import EmbeddingConfig
@@ -146,21 +147,9 @@ class OnnxEmbedder:
 
 def resolve_model_dir(model: str, model_path: str | None) -> Path:
     """The folder for `embedding.model` / `embedding.model_path`; the bundled model when no path is set."""
-    if model_path:
-        path = Path(model_path).expanduser()
-        if not path.is_dir():
-            raise ModelError(
-                f"Embedding model folder {path} does not exist.",
-                hint="Set embedding.model_path to a folder with model.onnx and tokenizer.json.",
-            )
-        return path
-    bundled = BUNDLED_EMBEDDING_MODELS.get(model)
-    if bundled is None:
-        raise ModelError(
-            f"No bundled ONNX model is named {model!r}.",
-            hint='Set embedding.model_path to the model\'s folder, or use model = "bge-small-en-v1.5".',
-        )
-    return bundled_model_dir(bundled)
+    return shared_resolve_model_dir(
+        model, model_path, BUNDLED_EMBEDDING_MODELS, "embedding", "bge-small-en-v1.5"
+    )
 
 
 def _read_pooling(model_dir: Path, name: str) -> str:

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ragcli.errors import ModelError
-from ragcli.models_path import RERANKER_EN, bundled_model_dir
+from ragcli.models_path import RERANKER_EN
 from ragcli.onnx_models import clamp_max_tokens, find_model_file, load_session, load_tokenizer, pad, pad_id
+from ragcli.onnx_models import resolve_model_dir as shared_resolve_model_dir
 
 if TYPE_CHECKING:
     from ragcli.config import RerankConfig
@@ -121,21 +122,9 @@ class OnnxCrossEncoder:
 
 def resolve_model_dir(model: str, model_path: str | None) -> Path:
     """The folder for `rerank.model` / `rerank.model_path`; the bundled cross-encoder when no path is set."""
-    if model_path:
-        path = Path(model_path).expanduser()
-        if not path.is_dir():
-            raise ModelError(
-                f"Rerank model folder {path} does not exist.",
-                hint="Set rerank.model_path to a folder with model.onnx and tokenizer.json.",
-            )
-        return path
-    bundled = BUNDLED_RERANK_MODELS.get(model)
-    if bundled is None:
-        raise ModelError(
-            f"No bundled ONNX cross-encoder is named {model!r}.",
-            hint='Set rerank.model_path to the model\'s folder, or use model = "ms-marco-MiniLM-L-12-v2".',
-        )
-    return bundled_model_dir(bundled)
+    return shared_resolve_model_dir(
+        model, model_path, BUNDLED_RERANK_MODELS, "rerank", "ms-marco-MiniLM-L-12-v2"
+    )
 
 
 def relevance_from_logits(logits: np.ndarray) -> np.ndarray:
