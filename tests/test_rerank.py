@@ -170,7 +170,7 @@ def test_corrupt_onnx_model_is_a_model_error(tmp_path: Path, reranker_dir: Path)
 
 
 def test_unknown_bundled_model_name_is_a_model_error() -> None:
-    with pytest.raises(ModelError, match="No bundled ONNX model .*rerank.model"):
+    with pytest.raises(ModelError, match=r"No bundled ONNX model .*rerank\.model"):
         get_reranker(RerankConfig(model="bge-reranker-large"))  # type: ignore[call-arg]
 
 
