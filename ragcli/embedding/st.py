@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from ragcli.errors import ModelError
 from ragcli.models_path import default_query_prefix
+from ragcli.st_runtime import prepare_offline_runtime
 
 if TYPE_CHECKING:
     from ragcli.config import EmbeddingConfig
@@ -139,20 +139,13 @@ def _minilm_package_dir() -> Path:
 
 
 def _load_model(model_dir: Path, threads: int) -> Any:
-    # Must be set before huggingface_hub is first imported: it reads the flag once.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    prepare_offline_runtime(threads)
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise ModelError(
             "The sentence-transformers backend needs the optional 'st' extra.", hint=ST_HINT
         ) from exc
-    _quiet_transformers()
-    if threads > 0:
-        import torch
-
-        torch.set_num_threads(threads)
     try:
         return SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
     except (OSError, ValueError) as exc:
@@ -160,12 +153,3 @@ def _load_model(model_dir: Path, threads: int) -> Any:
             f"Cannot load the sentence-transformers model in {model_dir}: {exc}",
             hint="Check embedding.model_path: it must be a complete local model folder.",
         ) from exc
-
-
-def _quiet_transformers() -> None:
-    # transformers draws a "Loading weights" progress bar on stderr, which garbles the CLI's output.
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        return
-    hf_logging.disable_progress_bar()

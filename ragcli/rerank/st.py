@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragcli.errors import ModelError
+from ragcli.st_runtime import prepare_offline_runtime
 
 if TYPE_CHECKING:
     from ragcli.config import RerankConfig
@@ -89,18 +90,11 @@ def _existing_folder(model_dir: str | Path) -> Path:
 
 
 def _load_cross_encoder(model_dir: Path, max_tokens: int, threads: int) -> Any:
+    prepare_offline_runtime(threads)
     try:
         from sentence_transformers import CrossEncoder
     except ImportError as exc:
-        raise ModelError(
-            "The sentence-transformers reranker is not installed.", hint=INSTALL_HINT
-        ) from exc
-    _quiet_transformers()
-    if threads > 0:
-        import torch
-
-        # torch's thread pool is process-wide; the setting applies to every torch model in the process.
-        torch.set_num_threads(threads)
+        raise ModelError("The sentence-transformers reranker is not installed.", hint=INSTALL_HINT) from exc
     try:
         return CrossEncoder(str(model_dir), local_files_only=True, max_length=max_tokens, device="cpu")
     except Exception as exc:  # transformers raises OSError, ValueError, … for incomplete or foreign folders
@@ -108,12 +102,3 @@ def _load_cross_encoder(model_dir: Path, max_tokens: int, threads: int) -> Any:
             f"Cannot load a CrossEncoder from {model_dir}: {exc}",
             hint="Point rerank.model_path at a sentence-transformers or Hugging Face cross-encoder folder.",
         ) from exc
-
-
-def _quiet_transformers() -> None:
-    # transformers draws a "Loading weights" progress bar on stderr, which would cut into the CLI's output.
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        return
-    hf_logging.disable_progress_bar()
