@@ -211,6 +211,14 @@ class EventLog:
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = self._open_with_retries()
+        return self._conn
+
+    def _open_with_retries(self, attempts: int = 40) -> sqlite3.Connection:
+        """Two processes opening a new log at once race to switch it to WAL; that switch answers
+        "database is locked" at once instead of waiting on the busy timeout, so wait and try again
+        rather than drop the event."""
+        for attempt in range(attempts):
             conn = connect(self.path)
             try:
                 # WAL survives a crash mid-write and lets readers run beside a writer; NORMAL sync is
@@ -219,11 +227,16 @@ class EventLog:
                 conn.execute("PRAGMA synchronous = NORMAL")
                 _skip_checkpoint_on_close(conn)
                 migrate(conn)
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
             except BaseException:
                 conn.close()
                 raise
-            self._conn = conn
-        return self._conn
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._conn is not None:
