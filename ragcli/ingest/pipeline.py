@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -211,11 +211,8 @@ class Ingestor:
     def _open_store(self) -> None:
         from ragcli.store.lance import EmbedderIdentity
 
-        identity = EmbedderIdentity(self.embedder_name(), self.embedder_dimension())
+        identity = EmbedderIdentity(self.embedder.name, self.embedder_dimension())
         self.store.ensure_identity(identity, create=True)
-
-    def embedder_name(self) -> str:
-        return self.embedder.name
 
     def embedder_dimension(self) -> int:
         return int(self.embedder.dimension)
@@ -502,10 +499,3 @@ def _fold_bare_headings(text: str, sections: Sequence[Section]) -> list[Section]
     if pending is not None:
         folded.append(pending)
     return folded
-
-
-def iter_sources(items: Iterable[str]) -> set[str]:
-    return {str(Path(s).resolve()) for s in items}
-
-
-ObserverFactory = Callable[[], IngestObserver]

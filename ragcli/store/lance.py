@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 from ragcli.errors import EmbedderMismatchError, StoreError
 from ragcli.models import Chunk, Passage
 
-Hit = Passage  # what a search returns
-
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
