@@ -6,8 +6,12 @@ the median time of a real ask on the fixture documents.
 
 Measured:
 - warm:  record_ask on an open Telemetry (a long-lived process), SQLite insert in WAL mode;
-- otel:  the same plus building the rag_query span and its five stage spans (in-memory exporter, so
-         the figure is ragcli's cost, not a network's);
+- otel:  the same with tracing on (in-memory exporter, so the figure is ragcli's cost, not a
+         network's): on the asking thread that is only handing the event to the span worker;
+- end to end (--ask N): N real asks on the fixtures index, each followed by record_ask, in blocks of
+         10 that rotate between telemetry off, recording, and recording + tracing (the span worker
+         builds the six spans while the next question runs, so its cost shows up there, if anywhere);
+         the overhead is the difference of the medians. The worker is drained between blocks, untimed.
 - cold:  Telemetry(settings) + record_ask + close — what one `ragcli ask` process pays, opening the
          file and checking the schema included.
 """
@@ -90,6 +94,45 @@ def bench_ask(home: Path, asks: int) -> float:
     return median_ms(asks, lambda i: engine.ask(questions[i % len(questions)]) and None)
 
 
+def bench_end_to_end(home: Path, asks: int, block: int = 10) -> dict[str, float]:
+    """Median ms of ask + record per configuration, blocks rotating so drift hits all three alike."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from ragcli.ingest.pipeline import Ingestor
+    from ragcli.query import QueryEngine
+
+    settings = load_settings(env={"RAGCLI_HOME": str(home)})
+    Ingestor(settings).run([REPO / "fixtures" / "docs"])
+    engine = QueryEngine(settings)
+    questions = ["When was the company founded?", "How do I reset my password?", "What does the warranty cover?"]
+    engine.ask(questions[0])  # loads the models
+    exporter = InMemorySpanExporter()
+    telemetry = {
+        "off": None,
+        "record": Telemetry(load_settings(env={"RAGCLI_HOME": str(home / "record")})),
+        "record+trace": Telemetry(load_settings(env={"RAGCLI_HOME": str(home / "trace")}), span_exporter=exporter),
+    }
+    times: dict[str, list[float]] = {name: [] for name in telemetry}
+    n = 0
+    while n < asks:
+        for name, recorder in telemetry.items():
+            for i in range(block):
+                question = questions[(n + i) % len(questions)]
+                started = time.perf_counter()
+                result = engine.ask(question)
+                if recorder is not None:
+                    recorder.record_ask(result, 0.01)
+                times[name].append((time.perf_counter() - started) * 1000)
+            if recorder is not None and recorder._spans is not None:
+                recorder._spans.flush()
+                exporter.clear()
+        n += block
+    for recorder in telemetry.values():
+        if recorder is not None:
+            recorder.close()
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=1000)
@@ -121,6 +164,12 @@ def main() -> None:
             print(f"ask in-process (extractive):      {ask:.1f} ms median over {args.ask}")
             print(f"  warm record_ask + spans:        {(otel_ms or warm) / ask:.2%} of it")
             print(f"  cold open + record + close:     {cold / ask:.2%} of it (a CLI ask also pays its own start-up)")
+            if otel_ms is not None:
+                medians = bench_end_to_end(root / "e2e", args.ask)
+                base = medians["off"]
+                print(f"end to end, {args.ask} asks per configuration, median ask + record:")
+                for name, value in medians.items():
+                    print(f"  {name:14} {value:7.2f} ms  overhead {value - base:+.3f} ms = {(value - base) / base:+.2%}")
 
 
 if __name__ == "__main__":

@@ -98,6 +98,12 @@ class RerankConfig(_Section):
     model: str = "ms-marco-MiniLM-L-12-v2"
     model_path: str | None = Field(None, description="Model folder; default: the bundled cross-encoder.")
     top_n: int = Field(20, ge=1, le=1000, description="Fused candidates to rerank.")
+    blend: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Weight of the retrieval order against the cross-encoder's (rank fusion); 0 = cross-encoder alone.",
+    )
     max_tokens: int = Field(256, ge=16, le=512, description="Query + passage tokens per pair.")
     batch_size: int = Field(16, ge=1)
     threads: int = Field(0, ge=0)

@@ -319,8 +319,13 @@ class QueryEngine:
     def _rerank(self, question: str, passages: list[Passage]) -> list[Passage]:
         from dataclasses import replace
 
+        from ragcli.retrieval.fusion import blend_rankings
+
         inject_fault("reranker")
         scores = self.reranker.score(question, [p.text for p in passages])
+        blend = self.config.rerank.blend
+        if blend > 0:
+            return blend_rankings(passages, scores, blend, self.config.retrieval.rrf_k)
         ranked = sorted(zip(scores, range(len(passages)), passages, strict=True), key=lambda t: (-t[0], t[1]))
         return [replace(p, score=float(s)) for s, _, p in ranked]
 

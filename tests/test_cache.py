@@ -277,3 +277,19 @@ def test_guard_entities_ignore_the_askers_case_but_not_the_name() -> None:
 )
 def test_guard_refuses_near_misses_seen_in_scifact(cached: str, asked: str) -> None:
     assert semantic_match_refused(cached, asked) is not None
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [("rerank", "blend", 0.5), ("rerank", "top_n", 7), ("retrieval", "rrf_k", 10), ("compression", "budget_tokens", 99)],
+)
+def test_every_answer_shaping_setting_changes_the_fingerprint(
+    settings: Settings, section: str, key: str, value: object
+) -> None:
+    from ragcli.cache.keys import answer_fingerprint
+
+    before = answer_fingerprint(settings.config)
+    changed = settings.config.model_copy(deep=True)
+    setattr(getattr(changed, section), key, value)
+    assert answer_fingerprint(changed) != before
+    assert answer_fingerprint(settings.config) == before

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -381,3 +382,48 @@ def test_retry_policy_passes_other_errors_through_at_once() -> None:
         transient_retry(0, sleep=waits.append)(always)
     assert info.value.stage == "write"
     assert "after 1 attempt:" in info.value.message
+
+
+def _ingest_with(embedder: OpenAIEmbedder, tmp_path: Path) -> Any:
+    from ragcli.config import load_settings
+    from ragcli.ingest.pipeline import Ingestor
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Pumps\n\nThe impeller seal is replaced every 2,000 hours.\n", encoding="utf-8")
+    (docs / "b.md").write_text("# Valves\n\nThe relief valve opens at 8 bar.\n", encoding="utf-8")
+    settings = load_settings(
+        env={"RAGCLI_HOME": str(tmp_path / "state"), "RAGCLI_EMBEDDING__BACKEND": "openai",
+             "RAGCLI_EMBEDDING__MODEL": MODEL}
+    )
+    return Ingestor(settings, embedder=embedder).run([docs])
+
+
+def test_ingest_report_counts_the_clients_retries_and_the_tokens_embedded(
+    make: Any, server: Any, sleeps: Any, tmp_path: Path
+) -> None:
+    embedder = make(max_retries=5)
+    assert embedder.dimension == 384  # the probe request goes first, so the failures hit the chunks
+    server.switches.fail_500 = 2
+    report = _ingest_with(embedder, tmp_path)
+    assert (report.added, report.failed) == (2, 0)
+    assert report.embedding_retries == 2 == len(sleeps.waits)
+    from ragcli.tokens import count_tokens
+
+    # Both documents are one chunk each; the count is the chunks' own tiktoken count (heading included).
+    assert report.chunks_embedded == 2
+    assert 2 * count_tokens("relief valve opens at 8 bar") < report.embedding_tokens < 80
+
+
+def test_exhausted_client_retries_are_not_retried_again_by_ingestion(
+    make: Any, server: Any, sleeps: Any, tmp_path: Path
+) -> None:
+    embedder = make(max_retries=2)
+    assert embedder.dimension == 384
+    server.switches.requests.clear()
+    server.switches.status_always = 503
+    report = _ingest_with(embedder, tmp_path)
+    assert report.failed == 2 and report.added == 0
+    # One policy, not two nested ones: 3 attempts for the batch, not 3 × 4.
+    assert len(server.switches.requests) == 3
+    assert report.embedding_retries == 2

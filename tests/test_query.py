@@ -62,6 +62,29 @@ def test_every_mode_finds_the_relevant_chunk(
         assert top and top[0].source.endswith(expected), (mode, question, [p.source for p in top])
 
 
+@pytest.mark.parametrize("blend", [0.0, 0.5])
+def test_reranking_with_the_real_cross_encoder_keeps_the_relevant_chunk_first(
+    settings: Settings, embedder: CountingEmbedder, indexed: Path, blend: float
+) -> None:
+    settings.config.rerank.blend = blend
+    engine = _engine(settings, embedder)
+    for question, expected in QUESTIONS:
+        top = engine.retrieve(question, AskOptions(k=3, rerank=True))
+        assert top.timings_ms.get("rerank", 0) > 0
+        assert top.passages[0].source.endswith(expected), (blend, question, [p.source for p in top.passages])
+
+
+def test_blend_one_keeps_the_fused_order_after_reranking(
+    settings: Settings, embedder: CountingEmbedder, indexed: Path
+) -> None:
+    settings.config.rerank.blend = 1.0
+    engine = _engine(settings, embedder)
+    question = "What is the pump made of and how fast does it move water?"
+    plain = engine.retrieve(question, AskOptions(k=8, rerank=False)).passages
+    reranked = engine.retrieve(question, AskOptions(k=8, rerank=True)).passages
+    assert [p.chunk_id for p in reranked] == [p.chunk_id for p in plain]
+
+
 def test_source_glob_and_field_filters_include_and_exclude(
     settings: Settings, embedder: CountingEmbedder, indexed: Path
 ) -> None:

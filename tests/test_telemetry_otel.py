@@ -207,3 +207,43 @@ def test_otlp_exporter_posts_the_spans_to_the_collector(tmp_path: Path) -> None:
     assert content_type == "application/x-protobuf"
     for name in (b"rag_query", b"rag.embed", b"rag.generate", b"req-otel-1", b"ragcli"):
         assert name in body
+
+
+def test_spans_are_built_on_the_worker_thread_not_the_asking_one(tmp_path: Path, exporter: Any) -> None:
+    import threading
+
+    built_on: list[str] = []
+    original = otel.SpanEmitter._build_ask
+
+    def spy(self: otel.SpanEmitter, event: Any) -> None:
+        built_on.append(threading.current_thread().name)
+        original(self, event)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(otel.SpanEmitter, "_build_ask", spy)
+        with Telemetry(settings_for(tmp_path), span_exporter=exporter) as telemetry:
+            for i in range(20):
+                telemetry.record_ask(replace(make_ask(), request_id=f"r{i}"), None, at=END + i)
+            assert telemetry._spans is not None
+            telemetry._spans.flush()
+            roots = [s for s in exporter.get_finished_spans() if s.name == "rag_query"]
+            assert len(roots) == 20  # flush() waited for every queued event
+    assert set(built_on) == {"ragcli-spans"}
+    assert [s.attributes["rag.request_id"] for s in roots] == [f"r{i}" for i in range(20)]
+
+
+def test_span_building_that_fails_costs_one_warning_and_keeps_the_events(
+    tmp_path: Path, exporter: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: otel.SpanEmitter, event: Any) -> None:
+        raise RuntimeError("sdk exploded")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(otel.SpanEmitter, "_build_ask", broken)
+        with Telemetry(settings_for(tmp_path), span_exporter=exporter) as telemetry:
+            for i in range(3):
+                telemetry.record_ask(replace(make_ask(), request_id=f"b{i}"), None)
+    assert Telemetry(settings_for(tmp_path)).stats()["queries"] == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "sdk exploded" in warnings[0]
+    assert exporter.get_finished_spans() == ()

@@ -29,7 +29,7 @@ def answer_fingerprint(config: RagConfig) -> str:
         "chunking": config.chunking.model_dump(),
         "retrieval": config.retrieval.model_dump(),
         "rerank": config.rerank.model_dump(
-            include={"enabled", "backend", "model", "model_path", "top_n", "max_tokens"}
+            include={"enabled", "backend", "model", "model_path", "top_n", "blend", "max_tokens"}
         ),
         "compression": config.compression.model_dump(),
         "generation": config.generation.model_dump(

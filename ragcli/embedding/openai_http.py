@@ -69,6 +69,7 @@ class OpenAIEmbedder:
         self.calls = 0
         self.texts_embedded = 0
         self.requests_sent = 0
+        self.retries = 0  # read by ingestion for its report (embedding retries in `ragcli stats`)
 
     @classmethod
     def from_config(
@@ -117,6 +118,10 @@ class OpenAIEmbedder:
             self._client.close()
             self._client = None
 
+    def _count_retry(self, attempt: int, exc: BaseException, delay: float) -> None:
+        with self._lock:
+            self.retries += 1
+
     def _count(self, n_texts: int) -> None:
         with self._lock:
             self.calls += 1
@@ -136,7 +141,11 @@ class OpenAIEmbedder:
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         policy = transient_retry(
-            self.max_retries, sleep=self._sleep, what=f"Embedding request to {self.url}", stage=STAGE
+            self.max_retries,
+            sleep=self._sleep,
+            on_retry=self._count_retry,
+            what=f"Embedding request to {self.url}",
+            stage=STAGE,
         )
         vectors: np.ndarray = policy(self._request, texts)
         return vectors

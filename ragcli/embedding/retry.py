@@ -27,6 +27,11 @@ OnRetry = Callable[[int, BaseException, float], None]
 """Called before each wait with (attempt number that failed, its exception, seconds about to wait)."""
 
 
+class RetriesExhaustedError(TransientError):
+    """A transient failure that already went through a retry policy: still worth a later run, but an
+    outer policy must not retry it again (nested policies would multiply the attempts)."""
+
+
 class RetryLaterError(TransientError):
     """A transient failure for which the other side named the wait (HTTP 429 with Retry-After)."""
 
@@ -38,7 +43,7 @@ class RetryLaterError(TransientError):
 
 
 def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TransientError)
+    return isinstance(exc, TransientError) and not isinstance(exc, RetriesExhaustedError)
 
 
 def transient_retry(
@@ -87,7 +92,7 @@ def transient_retry(
         exc = state.outcome.exception() if state.outcome else None
         attempts = state.attempt_number
         hint = exc.hint if isinstance(exc, DocumentError) else None
-        raise TransientError(
+        raise RetriesExhaustedError(
             f"{what} failed after {attempts} attempt{'s' if attempts != 1 else ''}: {_describe(exc)}",
             stage=exc.stage if isinstance(exc, DocumentError) else stage,
             hint=hint or "The service may be overloaded or unreachable; run the command again later.",

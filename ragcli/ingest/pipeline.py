@@ -47,6 +47,8 @@ class IngestReport:
     unsupported: int = 0
     chunks_embedded: int = 0
     chunks_reused: int = 0
+    embedding_retries: int = 0  # transient embedding failures that were retried (by ragcli or a client)
+    embedding_tokens: int = 0  # tiktoken count of the chunks embedded (what a priced embedder bills)
     seconds: float = 0.0
     generation: int = 0
     failures: list[dict[str, object]] = field(default_factory=list)
@@ -394,10 +396,11 @@ class Ingestor:
         texts: dict[str, str] = {}
         for item in pending:
             for chunk in item.chunks:
-                if chunk.chunk_hash not in by_hash:
-                    texts.setdefault(chunk.chunk_hash, chunk.text)
+                if chunk.chunk_hash not in by_hash and chunk.chunk_hash not in texts:
+                    texts[chunk.chunk_hash] = chunk.text
+                    report.embedding_tokens += chunk.token_count
         if texts:
-            fresh = self._embed(list(texts.values()))
+            fresh = self._embed(list(texts.values()), report)
             new = dict(zip(texts, fresh, strict=True))
             self.embedding_cache.put_chunks(new)
             by_hash.update(new)
@@ -407,10 +410,14 @@ class Ingestor:
         self.observer.embedded(total)
         return [np.stack([by_hash[c.chunk_hash] for c in item.chunks]) for item in pending]
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def _embed(self, texts: list[str], report: IngestReport) -> np.ndarray:
         from ragcli.embedding.retry import transient_retry
 
-        retrying = transient_retry(self.config.embedding.max_retries)
+        def count_retry(attempt: int, exc: BaseException, delay: float) -> None:
+            report.embedding_retries += 1
+
+        retrying = transient_retry(self.config.embedding.max_retries, on_retry=count_retry)
+        client_retries = getattr(self.embedder, "retries", 0)
         try:
             for attempt in retrying:
                 with attempt:
@@ -421,6 +428,8 @@ class Ingestor:
             raise
         except Exception as exc:
             raise TransientError(f"embedding failed: {exc}", stage="embed") from exc
+        finally:
+            report.embedding_retries += getattr(self.embedder, "retries", 0) - client_retries
         raise AssertionError("unreachable")
 
     # ----- pruning -------------------------------------------------------------------------------

@@ -203,9 +203,8 @@ class Telemetry:
             chunks_embedded=report.chunks_embedded,
             chunks_reused=report.chunks_reused,
             embed_errors=embed_errors,
-            # Not (yet) counted by every IngestReport; recorded when it is.
-            embed_retries=int(getattr(report, "embedding_retries", 0) or 0),
-            embed_tokens=int(getattr(report, "embedding_tokens", 0) or 0),
+            embed_retries=report.embedding_retries,
+            embed_tokens=report.embedding_tokens,
         )
 
     def _query_tokens(self, question: str) -> int:
