@@ -1,6 +1,6 @@
 """Which way of using the cross-encoder pays on SciFact: a study over cached scores.
 
-    .venv/bin/python benchmarks/rerank_policy.py --home /tmp/evalhome --limit 300 [--top-n 20]
+    .venv/bin/python benchmarks/rerank_policy.py --home /tmp/evalhome --limit 809 [--top-n 20]
     .venv/bin/python benchmarks/rerank_policy.py --home /tmp/evalhome --analyse-only
 
 Step 1 (slow, cached in benchmarks/out/rerank_policy_scores.json): for each judged train query, the
@@ -11,7 +11,9 @@ Step 2 (instant): nDCG@10 (ir-measures, as `ragcli eval`) of policies computed f
 - fused:       the hybrid order, no rerank;
 - ce@n:        the top n reordered by the cross-encoder alone (what `rerank.blend = 0` does);
 - blend(w)@n:  the top n reordered by w/(60+fused rank) + (1-w)/(60+cross-encoder rank), a reciprocal
-               rank fusion of the two orders that keeps what the retrievers knew (`rerank.blend = w`).
+               rank fusion of the two orders;
+- scores(w)@n: the top n reordered by w · position (1 first .. 0 last) + (1-w) · min-max scaled
+               cross-encoder score — what `rerank.blend = w` does (ragcli.retrieval.fusion).
 Queries are split in two halves; a policy is chosen on the first and checked on the second, so the
 figure quoted is not tuned on itself.
 """
@@ -107,9 +109,10 @@ def analyse(cached: dict[str, Any], data: Path) -> None:
         for alpha in (0.3, 0.5, 0.7):
             policies[f"scores({alpha})@{n}"] = (score_blend, n, alpha)
     table: dict[str, dict[str, float]] = {}
+    per_policy: dict[str, dict[str, float]] = {}
     for name, (policy, n, weight) in policies.items():
         runs = {q: policy(rows[q]["docs"], rows[q]["ce"], n, weight) for q in qids}
-        per_query = ndcg(qrels, runs)
+        per_query = per_policy[name] = ndcg(qrels, runs)
         table[name] = {half: statistics.fmean(per_query[q] for q in ids) for half, ids in halves.items()}
     print(f"{len(qids)} queries, cross-encoder max_tokens {cached['max_tokens']}")
     print(f"{'policy':18} {'A':>7} {'B':>7} {'all':>7}")
@@ -118,8 +121,25 @@ def analyse(cached: dict[str, Any], data: Path) -> None:
     best_on_a = max((n for n in table if n != "fused"), key=lambda n: table[n]["A"])
     print(f"best on half A: {best_on_a}; on half B it scores {table[best_on_a]['B']:.4f} "
           f"against fused {table['fused']['B']:.4f}")
+    for name in (best_on_a, "blend(0.5)@5", "blend(0.6)@20"):
+        if name in per_policy:
+            low, high, wins, losses = paired(per_policy[name], per_policy["fused"])
+            print(f"{name} - fused: 95% bootstrap interval [{low:+.4f}, {high:+.4f}], "
+                  f"{wins} queries better, {losses} worse")
     ce_ms = [r["ce_ms"] for r in rows.values()]
     print(f"cross-encoder ms per query for top {cached['top_n']}: p50 {statistics.median(ce_ms):.0f}")
+
+
+def paired(ours: dict[str, float], base: dict[str, float], rounds: int = 2000) -> tuple[float, float, int, int]:
+    """95% bootstrap interval of the mean per-query difference, and the queries won and lost."""
+    import random
+
+    diffs = [ours[q] - base[q] for q in base]
+    rng = random.Random(7)
+    means = sorted(statistics.fmean(rng.choices(diffs, k=len(diffs))) for _ in range(rounds))
+    wins = sum(d > 0 for d in diffs)
+    losses = sum(d < 0 for d in diffs)
+    return means[int(0.025 * rounds)], means[int(0.975 * rounds)], wins, losses
 
 
 def main() -> None:

@@ -97,14 +97,14 @@ class RerankConfig(_Section):
     backend: Literal["onnx", "sentence-transformers"] = "onnx"
     model: str = "ms-marco-MiniLM-L-12-v2"
     model_path: str | None = Field(None, description="Model folder; default: the bundled cross-encoder.")
-    top_n: int = Field(20, ge=1, le=1000, description="Fused candidates to rerank.")
+    top_n: int = Field(5, ge=1, le=1000, description="Fused candidates to rerank.")
     blend: float = Field(
-        0.0,
+        0.5,
         ge=0,
         le=1,
-        description="Weight of the retrieval order against the cross-encoder's (rank fusion); 0 = cross-encoder alone.",
+        description="Weight of the retrieval order against the cross-encoder's scores; 0 = cross-encoder alone.",
     )
-    max_tokens: int = Field(256, ge=16, le=512, description="Query + passage tokens per pair.")
+    max_tokens: int = Field(512, ge=16, le=512, description="Query + passage tokens per pair.")
     batch_size: int = Field(16, ge=1)
     threads: int = Field(0, ge=0)
 
@@ -145,6 +145,8 @@ class TelemetryConfig(_Section):
     enabled: bool = Field(True, description="Record every ask and ingest in <home>/events.sqlite3.")
     store_question_text: bool = Field(True, description="False: store a hash, never the question text.")
     retention_days: int = Field(90, ge=1, description="Events older than this are deleted.")
+    flush_every: int = Field(32, ge=1, description="A long-lived process writes questions in batches of this many.")
+    flush_seconds: float = Field(2.0, ge=0, description="…or once the oldest unwritten one is this old.")
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otlp_endpoint: str = Field("http://127.0.0.1:4318/v1/traces", description="otlp: OTLP/HTTP traces URL.")
     service_name: str = "ragcli"

@@ -325,7 +325,7 @@ class QueryEngine:
         scores = self.reranker.score(question, [p.text for p in passages])
         blend = self.config.rerank.blend
         if blend > 0:
-            return blend_rankings(passages, scores, blend, self.config.retrieval.rrf_k)
+            return blend_rankings(passages, scores, blend)
         ranked = sorted(zip(scores, range(len(passages)), passages, strict=True), key=lambda t: (-t[0], t[1]))
         return [replace(p, score=float(s)) for s, _, p in ranked]
 

@@ -281,7 +281,7 @@ def test_guard_refuses_near_misses_seen_in_scifact(cached: str, asked: str) -> N
 
 @pytest.mark.parametrize(
     ("section", "key", "value"),
-    [("rerank", "blend", 0.5), ("rerank", "top_n", 7), ("retrieval", "rrf_k", 10), ("compression", "budget_tokens", 99)],
+    [("rerank", "blend", 0.25), ("rerank", "top_n", 7), ("retrieval", "rrf_k", 10), ("compression", "budget_tokens", 99)],
 )
 def test_every_answer_shaping_setting_changes_the_fingerprint(
     settings: Settings, section: str, key: str, value: object

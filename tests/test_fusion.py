@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,12 +30,16 @@ def test_weight_one_keeps_the_retrieval_order() -> None:
 
 
 def test_even_blend_lifts_a_candidate_both_orders_like() -> None:
-    # c2: third for the retrievers, first for the cross-encoder -> 1/63 + 1/61 beats
-    # c0: first for the retrievers, fourth for the cross-encoder -> 1/61 + 1/64, and
-    # c1: second and second                                       -> 1/62 + 1/62.
+    # Positions scale to 1, 2/3, 1/3, 0; scores 0, 2, 5, 1 to 0, 0.4, 1, 0.2. Half of each:
+    # c2 = 1/6 + 1/2 = 0.667 > c1 = 1/3 + 0.2 = 0.533 > c0 = 0.5 + 0 > c3 = 0 + 0.1.
     ranked = blend_rankings(passages(4), [0.0, 2.0, 5.0, 1.0], 0.5)
     assert ids(ranked) == ["c2", "c1", "c0", "c3"]
-    assert ranked[0].score == 0.5 / 63 + 0.5 / 61
+    assert ranked[0].score == pytest.approx(0.5 / 3 + 0.5)
+    assert [round(p.score, 4) for p in ranked] == [0.6667, 0.5333, 0.5, 0.1]
+
+
+def test_equal_cross_encoder_scores_keep_the_retrieval_order() -> None:
+    assert ids(blend_rankings(passages(3), [1.5, 1.5, 1.5], 0.2)) == ["c0", "c1", "c2"]
 
 
 @given(

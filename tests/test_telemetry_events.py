@@ -219,3 +219,63 @@ def test_a_corrupt_event_log_is_a_clear_error_for_stats_and_feedback(tmp_path: P
             telemetry.stats()
         with pytest.raises(StoreError, match="cannot be read"):
             telemetry.feedback("r1", "up")
+
+
+def _rows_on_disk(settings: Settings) -> int:
+    conn = sqlite3.connect(settings.home / "events.sqlite3")
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM asks").fetchone()[0])
+    except sqlite3.OperationalError:  # no table yet: nothing was written
+        return 0
+    finally:
+        conn.close()
+
+
+def test_a_long_lived_process_writes_questions_in_batches(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "state", RAGCLI_TELEMETRY__FLUSH_EVERY="3")
+    clock = [1_700_000_000.0]
+    telemetry = Telemetry(settings, clock=lambda: clock[0])
+    telemetry.record_ingest(IngestReport(scanned=1, added=1, seconds=0.1))  # creates the file
+    for i in range(2):
+        telemetry.record_ask(make_ask("q", f"b{i}"), 0.01)
+    assert _rows_on_disk(settings) == 0  # waiting for a batch of 3
+    telemetry.record_ask(make_ask("q", "b2"), 0.01)
+    assert _rows_on_disk(settings) == 3
+    telemetry.record_ask(make_ask("q", "b3"), 0.01)
+    clock[0] += 2.5  # past flush_seconds (2.0 by default): the next question writes both
+    telemetry.record_ask(make_ask("q", "b4"), 0.01)
+    assert _rows_on_disk(settings) == 5
+    telemetry.record_ask(make_ask("q", "b5"), 0.01)
+    assert telemetry.stats()["queries"] == 6  # reading flushes first
+    telemetry.record_ask(make_ask("q", "b6"), 0.01)
+    telemetry.feedback("b6", "down")  # the answer being rated is written before the rating
+    telemetry.record_ask(make_ask("q", "b7"), 0.01)
+    telemetry.close()
+    assert _rows_on_disk(settings) == 8
+
+
+def test_flush_every_one_writes_each_question_at_once(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "state", RAGCLI_TELEMETRY__FLUSH_EVERY="1")
+    telemetry = Telemetry(settings)
+    telemetry.record_ask(make_ask("q", "now"), 0.01)
+    assert _rows_on_disk(settings) == 1
+    telemetry.close()
+
+
+def test_questions_not_yet_written_are_written_at_interpreter_exit(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    home = tmp_path / "state"
+    script = f"""
+from ragcli.config import load_settings
+from ragcli.telemetry.facade import Telemetry
+from tests.test_telemetry_events import make_ask
+t = Telemetry(load_settings(env={{"RAGCLI_HOME": {str(home)!r}}}))
+t.record_ask(make_ask("q", "left-open"), 0.01)
+# no close(): a library user who forgets it still gets the event
+"""
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert _rows_on_disk(settings_for(home)) == 1

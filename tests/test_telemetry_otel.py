@@ -209,37 +209,33 @@ def test_otlp_exporter_posts_the_spans_to_the_collector(tmp_path: Path) -> None:
         assert name in body
 
 
-def test_spans_are_built_on_the_worker_thread_not_the_asking_one(tmp_path: Path, exporter: Any) -> None:
-    import threading
+def test_every_attribute_is_one_the_sdk_would_accept_unchanged(tmp_path: Path, exporter: Any) -> None:
+    # Spans are built as finished ReadableSpans, past the SDK's attribute validation: this checks that
+    # nothing we emit would have been dropped or altered by it.
+    from opentelemetry.attributes import BoundedAttributes
 
-    built_on: list[str] = []
-    original = otel.SpanEmitter._build_ask
-
-    def spy(self: otel.SpanEmitter, event: Any) -> None:
-        built_on.append(threading.current_thread().name)
-        original(self, event)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(otel.SpanEmitter, "_build_ask", spy)
-        with Telemetry(settings_for(tmp_path), span_exporter=exporter) as telemetry:
-            for i in range(20):
-                telemetry.record_ask(replace(make_ask(), request_id=f"r{i}"), None, at=END + i)
-            assert telemetry._spans is not None
-            telemetry._spans.flush()
-            roots = [s for s in exporter.get_finished_spans() if s.name == "rag_query"]
-            assert len(roots) == 20  # flush() waited for every queued event
-    assert set(built_on) == {"ragcli-spans"}
-    assert [s.attributes["rag.request_id"] for s in roots] == [f"r{i}" for i in range(20)]
+    with Telemetry(settings_for(tmp_path), span_exporter=exporter) as telemetry:
+        telemetry.record_ask(make_ask(), 0.25, at=END)
+        telemetry.record_ingest(IngestReport(scanned=1, added=1, seconds=1.0), at=END)
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 7
+    for span in spans:
+        given = dict(span.attributes)
+        assert dict(BoundedAttributes(attributes=given, immutable=False)) == given, span.name
+        json.loads(span.to_json())  # what the console exporter prints
+        assert span.resource.attributes["service.name"] == "ragcli"
+        assert span.instrumentation_scope.name == "ragcli"
+        assert span.context.trace_flags.sampled
 
 
-def test_span_building_that_fails_costs_one_warning_and_keeps_the_events(
+def test_span_emission_that_fails_costs_one_warning_and_keeps_the_events(
     tmp_path: Path, exporter: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     def broken(self: otel.SpanEmitter, event: Any) -> None:
         raise RuntimeError("sdk exploded")
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(otel.SpanEmitter, "_build_ask", broken)
+        mp.setattr(otel.SpanEmitter, "emit_ask", broken)
         with Telemetry(settings_for(tmp_path), span_exporter=exporter) as telemetry:
             for i in range(3):
                 telemetry.record_ask(replace(make_ask(), request_id=f"b{i}"), None)
@@ -247,3 +243,16 @@ def test_span_building_that_fails_costs_one_warning_and_keeps_the_events(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "sdk exploded" in warnings[0]
     assert exporter.get_finished_spans() == ()
+
+
+def test_spans_of_a_batch_leave_with_its_events_each_in_its_own_trace(tmp_path: Path, exporter: Any) -> None:
+    settings = settings_for(tmp_path, RAGCLI_TELEMETRY__FLUSH_EVERY="4")
+    telemetry = Telemetry(settings, span_exporter=exporter)
+    for i in range(3):
+        telemetry.record_ask(replace(make_ask(), request_id=f"t{i}"), None, at=END + i)
+    assert exporter.get_finished_spans() == ()  # written and traced together, at the 4th or at close
+    telemetry.close()
+    roots = [s for s in exporter.get_finished_spans() if s.name == "rag_query"]
+    assert [s.attributes["rag.request_id"] for s in roots] == ["t0", "t1", "t2"]
+    assert len({s.context.trace_id for s in roots}) == 3
+    assert [s.end_time for s in roots] == [int((END + i) * 1e9) for i in range(3)]

@@ -41,17 +41,23 @@ def _normalised(values: Sequence[float]) -> list[float]:
     return [(v - low) / (high - low) for v in values]
 
 
-def blend_rankings(
-    passages: Sequence[Passage], rerank_scores: Sequence[float], weight: float, k: int = 60
-) -> list[Passage]:
-    """Reorder by weight/(k + retrieval rank) + (1 - weight)/(k + cross-encoder rank).
+def blend_rankings(passages: Sequence[Passage], rerank_scores: Sequence[float], weight: float) -> list[Passage]:
+    """Reorder by weight · retrieval position + (1 - weight) · cross-encoder score, both scaled to 0..1.
 
-    The cross-encoder alone scored below dense retrieval on SciFact (docs/benchmarks.md): it knows the
-    words of the pair, not what the retrievers learnt, so its order is fused with theirs rather than
-    trusted outright. Ranks, not raw scores, because logits and fused scores are on unrelated scales.
+    The cross-encoder alone scored below hybrid retrieval on SciFact (docs/benchmarks.md): it reads the
+    pair's words but not what the two retrievers agreed on, so its scores are mixed with the fused
+    order instead of replacing it. Position (1 for the first candidate, 0 for the last) rather than the
+    fused score, because RRF scores are nearly flat; min-max on the logits, because their scale varies
+    by question.
     """
-    by_rerank = sorted(range(len(passages)), key=lambda i: (-rerank_scores[i], i))
-    rerank_rank = {i: rank for rank, i in enumerate(by_rerank, 1)}
-    fused = {i: weight / (k + i + 1) + (1.0 - weight) / (k + rerank_rank[i]) for i in range(len(passages))}
-    ordered = sorted(fused, key=lambda i: (-fused[i], i))
-    return [replace(passages[i], score=fused[i]) for i in ordered]
+    n = len(passages)
+    if n < 2:
+        return list(passages)
+    low, high = min(rerank_scores), max(rerank_scores)
+    spread = high - low
+    mixed = {
+        i: weight * (1.0 - i / (n - 1)) + (1.0 - weight) * ((rerank_scores[i] - low) / spread if spread else 0.0)
+        for i in range(n)
+    }
+    ordered = sorted(mixed, key=lambda i: (-mixed[i], i))
+    return [replace(passages[i], score=mixed[i]) for i in ordered]
