@@ -269,7 +269,7 @@ def stats(
         Path | None, typer.Option(help="Write a Markdown report (and a PNG histogram).")
     ] = None,
     check: Annotated[
-        bool, typer.Option("--check", help="Exit 6 when a [thresholds] value is breached.")
+        bool, typer.Option("--check", help="Exit 6 when a limit in the thresholds section of the config is breached.")
     ] = False,
     json_output: JsonOpt = False,
 ) -> int:
