@@ -209,3 +209,25 @@ def test_cache_stats_and_clear(ingested: Path) -> None:
     assert cleared["cleared"]["answers"] >= 1
     assert _json(_run("ask", "What does error code E23 mean?", "--json"))["cache"] is None
     assert _run("cache", "clear", "--kind", "everything").exit_code == 2
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    found = [(path, command)]
+    for name, sub in getattr(command, "commands", {}).items():
+        found.extend(_commands(sub, (*path, name)))
+    return found
+
+
+def test_no_help_text_is_lost_to_rich_markup() -> None:
+    # Typer renders help through Rich, which takes "[word]" for a style tag and drops it silently.
+    import re
+
+    import typer
+
+    for path, command in _commands(typer.main.get_command(app)):
+        result = _run(*path, "--help")
+        assert result.exit_code == 0, (path, result.output)
+        shown = set(re.split(r"[\s│]+", result.stdout))
+        for param in command.params:
+            for word in (getattr(param, "help", None) or "").split():
+                assert word in shown, (path, param.name, word)
