@@ -231,3 +231,23 @@ def test_no_help_text_is_lost_to_rich_markup() -> None:
         for param in command.params:
             for word in (getattr(param, "help", None) or "").split():
                 assert word in shown, (path, param.name, word)
+
+
+def test_unreachable_embedding_service_fails_the_run_clearly_and_blames_no_document(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port with nobody listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("RAGCLI_EMBEDDING__BACKEND", "openai")
+    monkeypatch.setenv("RAGCLI_EMBEDDING__BASE_URL", f"http://127.0.0.1:{port}/v1")
+    monkeypatch.setenv("RAGCLI_EMBEDDING__MAX_RETRIES", "0")
+    result = _run("ingest", str(FIXTURES / "docs"))
+    assert result.exit_code == 1
+    assert "Error:" in result.output and "Fix: Check embedding.base_url" in result.output
+    assert "Traceback" not in result.output
+    # The service is down, not the documents: none of them is parked in the dead letter file.
+    dead = home / "dead_letter.jsonl"
+    assert not dead.exists() or dead.read_text(encoding="utf-8").strip() == ""
