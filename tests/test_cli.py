@@ -245,8 +245,9 @@ def test_unreachable_embedding_service_fails_the_run_clearly_and_blames_no_docum
     monkeypatch.setenv("RAGCLI_EMBEDDING__BASE_URL", f"http://127.0.0.1:{port}/v1")
     monkeypatch.setenv("RAGCLI_EMBEDDING__MAX_RETRIES", "0")
     result = _run("ingest", str(FIXTURES / "docs"))
-    assert result.exit_code == 1
-    assert "Error:" in result.output and "Fix: Check embedding.base_url" in result.output
+    assert result.exit_code == 5  # the model cannot be used as configured; not "internal error" (1)
+    assert "Error: The embedding model cannot be used" in result.output
+    assert "Fix: Check embedding.base_url" in result.output
     assert "Traceback" not in result.output
     # The service is down, not the documents: none of them is parked in the dead letter file.
     dead = home / "dead_letter.jsonl"

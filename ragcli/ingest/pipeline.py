@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ragcli.cache.embeddings import EmbeddingCache
-from ragcli.errors import DocumentError, PermanentError, TransientError, UsageError
+from ragcli.errors import DocumentError, ModelError, PermanentError, TransientError, UsageError
 from ragcli.ingest.deadletter import DeadLetterFile
 from ragcli.ingest.lock import IngestLock
 from ragcli.models import Chunk, ParsedDocument, Section, chunk_id_for, doc_id_for, sha256_hex
@@ -217,7 +217,16 @@ class Ingestor:
         self.store.ensure_identity(identity, create=True)
 
     def embedder_dimension(self) -> int:
-        return int(self.embedder.dimension)
+        try:
+            return int(self.embedder.dimension)
+        except TransientError as exc:
+            # A remote embedder asks the service for its dimension before anything is embedded. If
+            # the service is down, every document would fail alike: stop the run (exit 5) instead of
+            # parking the whole corpus in the dead letter file.
+            raise ModelError(
+                f"The embedding model cannot be used: {exc.message}",
+                hint=exc.hint or "Check that the embedding service is running, then run the ingest again.",
+            ) from exc
 
     def _collect(self, paths: Sequence[Path], only: set[str] | None) -> list[Path]:
         from ragcli.loaders.walk import iter_files
