@@ -672,22 +672,12 @@ def _oldest_document_mtime(settings: Settings) -> float | None:
 
 
 def _print_stats(stats: dict[str, Any]) -> None:
-    table = Table("figure", "value", title="ragcli stats")
-    for key, value in _flat_items(stats):
-        if value is None or isinstance(value, (list, dict)):
-            continue
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    stdout.print(table)
+    # The report's own Markdown, drawn by Rich: one layout for the terminal and the file (--json for scripts).
+    from rich.markdown import Markdown
 
+    from ragcli.telemetry.report import render_markdown
 
-def _flat_items(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    items: list[tuple[str, Any]] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            items.extend(_flat_items(value, f"{prefix}{key}."))
-        else:
-            items.append((f"{prefix}{key}", value))
-    return items
+    stdout.print(Markdown(render_markdown(stats, None, terminal=True)))
 
 
 def run_feedback(

@@ -129,6 +129,12 @@ def test_ask_then_stats_then_feedback(ingested: Path, tmp_path: Path) -> None:
     assert unknown.exit_code == 2
     stats = _json(_run("stats", "--json"))
     assert stats["queries"] == 2
+    shown = _run("stats")  # for people: the report's sections, with dates, not a dump of the JSON keys
+    assert shown.exit_code == 0
+    for heading in ("Latency", "Answers", "Ingestion and index", "Cost"):
+        assert heading in shown.stdout
+    assert "Questions" in shown.stdout and "50.0%" in shown.stdout  # exact-hit rate: 1 of 2
+    assert "generated_at" not in shown.stdout and "e+09" not in shown.stdout
     report = tmp_path / "report.md"
     assert _run("stats", "--report", str(report)).exit_code == 0
     assert report.exists() and "p95" in report.read_text(encoding="utf-8").lower()

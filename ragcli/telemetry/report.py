@@ -42,12 +42,13 @@ def _write_histogram(stats: dict[str, Any], image: Path) -> Path | None:
 
 
 # ----- Markdown ----------------------------------------------------------------------------------------
-def render_markdown(stats: dict[str, Any], image_name: str | None) -> str:
-    lines: list[str] = ["# ragcli report", ""]
+def render_markdown(stats: dict[str, Any], image_name: str | None, *, terminal: bool = False) -> str:
+    """The report as Markdown; `terminal` leaves out the image (`ragcli stats` renders it with Rich)."""
+    lines: list[str] = ["# ragcli stats" if terminal else "# ragcli report", ""]
     lines += _summary(stats)
     if stats.get("empty"):
         lines += ["", f"**{stats.get('message') or 'No events were recorded in this window.'}**", ""]
-    lines += _latency(stats, image_name)
+    lines += _latency(stats, image_name, terminal=terminal)
     lines += _quality(stats)
     lines += _ingest(stats)
     lines += _cost(stats)
@@ -99,7 +100,7 @@ def _summary(stats: dict[str, Any]) -> list[str]:
     ]
 
 
-def _latency(stats: dict[str, Any], image_name: str | None) -> list[str]:
+def _latency(stats: dict[str, Any], image_name: str | None, *, terminal: bool = False) -> list[str]:
     lines = [
         "## Latency",
         "",
@@ -116,6 +117,8 @@ def _latency(stats: dict[str, Any], image_name: str | None) -> list[str]:
             f"{_num(p['mean'])} | {_num(p['max'])} |"
         )
     lines.append("")
+    if terminal:
+        return lines
     if image_name:
         lines += [f"![Histogram of total ask latency]({image_name})", ""]
     else:
@@ -155,6 +158,8 @@ def _ingest(stats: dict[str, Any]) -> list[str]:
         f"| Embedding error rate | {_pct(ing['embedding_error_rate'])} ({ing['embedding_errors']:,} errors, "
         f"{ing['embedding_retries']:,} retries) |",
         f"| Average chunks per document | {_num(ing['avg_chunks_per_document'])} |",
+        f"| Chunks embedded / reused | {ing['chunks_embedded']:,} / {ing['chunks_reused']:,} "
+        f"({ing['embed_tokens']:,} tokens embedded) |",
         f"| Last successful ingest | {_when(ing['last_success_at'])} ({_hours(ing['last_success_age_hours'])} ago) |",
         f"| Index size | {size} (`{index.get('path')}`) |",
         f"| Oldest document | {_hours(index.get('oldest_document_age_hours'))} old |",
