@@ -427,3 +427,4 @@ def test_exhausted_client_retries_are_not_retried_again_by_ingestion(
     # One policy, not two nested ones: 3 attempts for the batch, not 3 × 4.
     assert len(server.switches.requests) == 3
     assert report.embedding_retries == 2
+    assert report.embedding_tokens == 0  # nothing was embedded

@@ -403,13 +403,15 @@ class Ingestor:
         wanted = {c.chunk_hash for item in pending for c in item.chunks} - by_hash.keys()
         by_hash.update(self.embedding_cache.get_chunks(wanted, self.embedder_dimension()))
         texts: dict[str, str] = {}
+        tokens = 0
         for item in pending:
             for chunk in item.chunks:
                 if chunk.chunk_hash not in by_hash and chunk.chunk_hash not in texts:
                     texts[chunk.chunk_hash] = chunk.text
-                    report.embedding_tokens += chunk.token_count
+                    tokens += chunk.token_count
         if texts:
             fresh = self._embed(list(texts.values()), report)
+            report.embedding_tokens += tokens
             new = dict(zip(texts, fresh, strict=True))
             self.embedding_cache.put_chunks(new)
             by_hash.update(new)
