@@ -13,7 +13,8 @@ Step 2 (instant): nDCG@10 (ir-measures, as `ragcli eval`) of policies computed f
 - blend(w)@n:  the top n reordered by w/(60+fused rank) + (1-w)/(60+cross-encoder rank), a reciprocal
                rank fusion of the two orders;
 - scores(w)@n: the top n reordered by w · position (1 first .. 0 last) + (1-w) · min-max scaled
-               cross-encoder score — what `rerank.blend = w` does (ragcli.retrieval.fusion).
+               cross-encoder score — `rerank.blend = w`, replayed through
+               ragcli.retrieval.fusion.blend_rankings itself.
 Queries are split in two halves; a policy is chosen on the first and checked on the second, so the
 figure quoted is not tuned on itself.
 """
@@ -71,16 +72,14 @@ def reorder(docs: Sequence[str], ce: Sequence[float], n: int, weight: float) -> 
 
 
 def score_blend(docs: Sequence[str], ce: Sequence[float], n: int, alpha: float) -> list[str]:
-    """The top n by alpha * min-max(fused position) + (1-alpha) * min-max(cross-encoder score)."""
-    head = list(range(min(n, len(ce))))
-    if len(head) < 2:
-        return list(docs)
-    low, high = min(ce[:n]), max(ce[:n])
-    spread = (high - low) or 1.0
-    position = {i: 1 - i / (len(head) - 1) for i in head}
-    score = {i: alpha * position[i] + (1 - alpha) * (ce[i] - low) / spread for i in head}
-    ordered = sorted(head, key=lambda i: (-score[i], i))
-    return [docs[i] for i in ordered] + list(docs[len(head) :])
+    """The top n reordered by the shipped function itself, so the study measures what ragcli runs."""
+    from ragcli.models import Passage
+    from ragcli.retrieval.fusion import blend_rankings
+
+    head = min(n, len(ce))
+    passages = [Passage(str(i), docs[i], docs[i], "", None, None, 0, "", 0.0) for i in range(head)]
+    ordered = blend_rankings(passages, list(ce[:head]), alpha)
+    return [p.doc_id for p in ordered] + list(docs[head:])
 
 
 def ndcg(qrels: dict[str, dict[str, int]], runs: dict[str, list[str]]) -> dict[str, float]:

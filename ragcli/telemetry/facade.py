@@ -119,7 +119,6 @@ class Telemetry:
             return
         events: list[AskEvent] = []
         try:
-            self._forget_question_text_once()
             events = [self.ask_event(result, cpu, ended) for result, cpu, ended, _ in pending]
             self.log.record_asks(events)
         except Exception as exc:  # telemetry is best effort by design; see the module docstring
