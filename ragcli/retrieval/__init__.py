@@ -1,4 +1,4 @@
 """Retrieval: filters, vector and keyword search, fusion, and context compression.
 
-The orchestration (with reranking, degradation and timings) lives in ragcli/query.py.
+The orchestration (with reranking, degradation and timings) lives in ragcli/query/engine.py.
 """

@@ -1,0 +1,67 @@
+"""`ragcli ask`: runs the cached query pipeline and prints the answer with its sources.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ragcli.app.console import cite, print_json, stderr, stdout
+from ragcli.config import Settings
+from ragcli.errors import EXIT_OK, UsageError
+
+
+def run_ask(
+    settings: Settings, question: str, options: Any, *, json_output: bool, use_cache: bool = True
+) -> int:
+    from ragcli.query import ask_with_cache
+
+    if not question.strip():
+        raise UsageError("The question is empty.", hint='Ask something: ragcli ask "How do I …?"')
+    streaming = stdout.is_terminal and not json_output and settings.config.generation.stream
+    streamed: list[str] = []
+
+    def on_token(token: str) -> None:
+        streamed.append(token)
+        stdout.print(token, end="", markup=False, highlight=False)
+
+    cpu_started = time.process_time()
+    result, _ = ask_with_cache(
+        settings, question, options, use_cache=use_cache, on_token=on_token if streaming else None
+    )
+    try:
+        _print_answer(result, streamed, json_output)
+    finally:
+        _record_ask(settings, result, time.process_time() - cpu_started)
+    return EXIT_OK
+
+
+def _record_ask(settings: Settings, result: dict[str, Any], cpu_seconds: float) -> None:
+    """After the answer is printed, so the user never waits for the event log's fsync."""
+    from ragcli.telemetry.facade import Telemetry
+
+    with Telemetry(settings) as telemetry:
+        telemetry.record_ask(result, cpu_seconds)
+
+
+def _print_answer(result: dict[str, Any], streamed: list[str], json_output: bool) -> None:
+    if json_output:
+        print_json(result)
+        return
+    if streamed:
+        stdout.print()
+    else:
+        stdout.print(result["answer"], markup=False, highlight=False)
+    if result.get("cache"):
+        note = f"cached answer ({result['cache']})"
+        if result["cache"] == "semantic":
+            note += f" to: {result['matched_question']}"
+        stderr.print(note, markup=False, highlight=False)
+    if result.get("degraded"):
+        stderr.print(f"[yellow]Degraded:[/yellow] {result['degraded_reason']}", highlight=False)
+    if result["citations"]:
+        stdout.print()
+        stdout.print("[bold]Sources[/bold]")
+        for c in result["citations"]:
+            mark = "" if c.get("cited", True) else "  (not cited)"
+            stdout.print(f"[{c['n']}] {cite(c)}  (score {c['score']:.3f}){mark}", markup=False)

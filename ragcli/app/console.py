@@ -1,0 +1,79 @@
+"""Shared output for every command: the two consoles, logging set-up, JSON output and display helpers.
+
+Results go to stdout (plain text or one JSON object with --json); logs and progress go to stderr, so
+`ragcli ask … --json | jq` and cron mail both stay clean.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+logger = logging.getLogger("ragcli")
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True)
+
+
+def setup_logging(level: str = "INFO", *, verbose: int = 0, quiet: bool = False) -> None:
+    """One handler on stderr: Rich on a terminal, plain timestamped lines under cron."""
+    if verbose:
+        level = "DEBUG"
+    elif quiet:
+        level = "WARNING"
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_ragcli", False):
+            root.removeHandler(old)
+    handler: logging.Handler
+    if stderr.is_terminal:
+        handler = RichHandler(console=stderr, show_path=False, show_time=False, markup=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    setattr(handler, "_ragcli", True)  # noqa: B010  (marks our handler so a second call replaces it)
+    root.addHandler(handler)
+    logging.getLogger("ragcli").setLevel(level)
+    # Third-party libraries speak only when something is wrong.
+    root.setLevel(logging.WARNING)
+    # (pypdf's messages are routed by the PDF loader itself, as DEBUG records of ragcli.loaders.pdf.)
+    for noisy in ("lance", "lancedb", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def cite(c: dict[str, Any]) -> str:
+    source = display_path(str(c["source"]))
+    if c.get("page"):
+        return f"{source}, page {c['page']}"
+    if c.get("heading"):
+        return f"{source} § {c['heading']}"
+    return source
+
+
+def display_path(source: str) -> str:
+    try:
+        return str(Path(source).relative_to(Path.cwd()))
+    except ValueError:
+        return source

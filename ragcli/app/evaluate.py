@@ -1,0 +1,143 @@
+"""`ragcli eval retrieval|qa|golden`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from ragcli.app.console import print_json, stderr, stdout
+from ragcli.app.progress import observer_for, query_progress
+from ragcli.config import Settings
+from ragcli.errors import EXIT_OK
+
+
+def run_eval_retrieval(
+    settings: Settings,
+    directory: Path,
+    *,
+    split: str,
+    variants: Sequence[str],
+    k: int,
+    limit: int | None,
+    json_output: bool,
+) -> int:
+    from ragcli.evaluation.harness import Variant, evaluate_beir
+
+    parsed = [Variant.parse(v) for v in variants] or [Variant.parse(settings.config.retrieval.mode)]
+    with observer_for(json_output) as observer, query_progress("Queries", json_output) as progress:
+        result = evaluate_beir(
+            settings,
+            directory,
+            split=split,
+            variants=parsed,
+            k=k,
+            limit=limit,
+            progress=progress,
+            observer=observer,
+        )
+    if json_output:
+        if len(parsed) == 1:  # one variant: its metrics at the top level, as scripts expect
+            only = result["variants"][parsed[0].name]
+            print_json(
+                {
+                    **only,
+                    "variant": parsed[0].name,
+                    "fingerprint": result["fingerprint"],
+                    "dataset": result["dataset"],
+                    "split": split,
+                }
+            )
+        else:
+            print_json(result)
+        return EXIT_OK
+    _print_comparison(result["variants"], f"{directory} ({split} split)")
+    return EXIT_OK
+
+
+def _print_comparison(variants: dict[str, dict[str, Any]], title: str) -> None:
+    from ragcli.evaluation.runner import compare
+
+    rows = compare(variants)
+    columns = ["ndcg@10", "recall@10", "recall@100", "mrr@10", "p50_ms", "p95_ms"]
+    table = Table("variant", *columns, "queries", title=title)
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row.get(column)
+            delta = row.get(f"{column}_delta")
+            text = "" if value is None else (f"{value:.1f}" if column.endswith("_ms") else f"{value:.4f}")
+            if delta and not row.get("baseline"):
+                text += f" ({delta:+.4f})" if not column.endswith("_ms") else f" ({delta:+.1f})"
+            cells.append(text)
+        table.add_row(str(row["variant"]), *cells, str(row.get("queries", "")))
+    stdout.print(table)
+
+
+def run_eval_qa(settings: Settings, path: Path, *, limit: int | None, json_output: bool) -> int:
+    from ragcli.evaluation.harness import evaluate_squad
+
+    with observer_for(json_output) as observer, query_progress("Questions", json_output) as progress:
+        result = evaluate_squad(settings, path, limit=limit, progress=progress, observer=observer)
+    if json_output:
+        print_json(result)
+        return EXIT_OK
+    table = Table("metric", "value", title=f"{path} — provider {result['provider']}")
+    for key in (
+        "questions",
+        "answerable",
+        "unanswerable",
+        "em",
+        "f1",
+        "refusal_rate",
+        "false_refusal_rate",
+        "hit_rate",
+        "p50_ms",
+        "p95_ms",
+    ):
+        value = result.get(key)
+        table.add_row(
+            key, "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
+        )
+    stdout.print(table)
+    return EXIT_OK
+
+
+def run_eval_golden(
+    settings: Settings,
+    path: Path,
+    *,
+    k: int,
+    min_recall: float | None,
+    min_mrr: float | None,
+    with_answers: bool,
+    json_output: bool,
+) -> int:
+    from ragcli.errors import EXIT_THRESHOLD
+    from ragcli.evaluation.golden import check_thresholds
+    from ragcli.evaluation.harness import evaluate_golden
+
+    with query_progress("Golden questions", json_output) as progress:
+        result = evaluate_golden(settings, path, k=k, with_answers=with_answers, progress=progress)
+    breaches = check_thresholds(result, min_recall=min_recall, min_mrr=min_mrr)
+    result["breaches"] = breaches
+    if json_output:
+        print_json(result)
+    else:
+        table = Table("question", "hit", "rank")
+        for row in result["per_item"]:
+            table.add_row(
+                str(row.get("question", ""))[:70], "yes" if row["hit"] else "NO", str(row.get("rank") or "-")
+            )
+        stdout.print(table)
+        stdout.print(
+            f"recall@{k}: {result['recall']:.3f}   MRR: {result['mrr']:.3f}   items: {result['items']}"
+        )
+        if result.get("answer_containment") is not None:
+            stdout.print(f"answer containment: {result['answer_containment']:.3f}")
+        for breach in breaches:
+            stderr.print(f"[red]Below threshold:[/red] {breach}", highlight=False)
+    return EXIT_THRESHOLD if breaches else EXIT_OK

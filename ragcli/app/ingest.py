@@ -1,0 +1,183 @@
+"""`ragcli ingest`, `reindex` and the dead letter commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from ragcli.app.console import display_path, print_json, stdout
+from ragcli.app.progress import observer_for
+from ragcli.config import Settings
+from ragcli.errors import EXIT_OK, EXIT_PARTIAL, UsageError
+
+logger = logging.getLogger("ragcli")
+
+
+def run_ingest(
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    prune: bool | None,
+    force_prune: bool,
+    json_output: bool,
+    retry_failed: bool = False,
+    only_sources: set[str] | None = None,
+) -> int:
+    from ragcli.ingest.pipeline import Ingestor
+    from ragcli.telemetry.facade import Telemetry
+
+    with observer_for(json_output) as observer:
+        report = Ingestor(settings, observer=observer).run(
+            paths, prune=prune, force_prune=force_prune, retry_failed=retry_failed, only_sources=only_sources
+        )
+    with Telemetry(settings) as telemetry:
+        telemetry.record_ingest(report)
+    summary = report.summary()
+    if json_output:
+        print_json(summary)
+    else:
+        _print_ingest_summary(report.summary(), settings)
+    logger.info(
+        "Ingest finished: %d scanned, %d added, %d updated, %d removed, %d unchanged, %d failed, "
+        "%d unsupported, %d chunks embedded in %.1f s",
+        report.scanned,
+        report.added,
+        report.updated,
+        report.removed,
+        report.skipped_unchanged,
+        report.failed,
+        report.unsupported,
+        report.chunks_embedded,
+        report.seconds,
+    )
+    return EXIT_PARTIAL if report.failed else EXIT_OK
+
+
+def _print_ingest_summary(summary: dict[str, Any], settings: Settings) -> None:
+    table = Table(show_header=False, box=None)
+    for key in (
+        "scanned",
+        "added",
+        "updated",
+        "removed",
+        "skipped_unchanged",
+        "skipped_failed",
+        "failed",
+        "unsupported",
+        "chunks_embedded",
+        "chunks_reused",
+        "seconds",
+    ):
+        table.add_row(key.replace("_", " "), str(summary[key]))
+    stdout.print(table)
+    if summary["failed"]:
+        stdout.print(
+            f"{summary['failed']} documents failed; see `ragcli dlq list` ({settings.dead_letter_path})."
+        )
+    for warning in summary["warnings"]:
+        stdout.print(f"Warning: {warning}")
+
+
+def run_reindex(settings: Settings, *, json_output: bool) -> int:
+    """Rebuild the index from its source files with the configured embedder and chunker.
+
+    The new index is built beside the old one and swapped in with a rename, so the old one keeps
+    answering until the new one is complete, and a crash leaves the old one in place.
+    """
+    from ragcli.ingest.lock import IngestLock
+    from ragcli.ingest.pipeline import Ingestor
+    from ragcli.store.lance import LanceStore
+
+    uri = settings.store_uri
+    if "://" in uri:
+        raise UsageError(
+            f"reindex swaps folders and works on a local index; {uri} is remote.",
+            hint="Ingest into a new [store] uri, then point the config at it.",
+        )
+    old = LanceStore.open(uri, settings.config.store.table)
+    sources = sorted({s for s in old.all_rows(["source"])["source"]}) if old.exists() else []
+    if not sources:
+        raise UsageError("There is nothing to reindex.", hint="Run `ragcli ingest PATH` first.")
+    existing = [Path(s) for s in sources if Path(s).exists()]
+    building = Path(uri).with_name(Path(uri).name + ".reindex")
+    shutil.rmtree(building, ignore_errors=True)
+    settings_new = Settings(
+        config=settings.config.model_copy(deep=True),
+        sources=settings.sources,
+        file=settings.file,
+        base_dir=settings.base_dir,
+    )
+    settings_new.config.store.uri = str(building)
+    with IngestLock(settings.lock_path):
+        store = LanceStore.open(str(building), settings.config.store.table)
+        ingestor = Ingestor(settings_new, store=store)
+        with observer_for(json_output) as observer:
+            ingestor.observer = observer
+            report = ingestor.run(existing, prune=False, retry_failed=True, locked=True)
+        retired = Path(uri).with_name(Path(uri).name + f".old-{int(time.time())}")
+        Path(uri).rename(retired)
+        building.rename(uri)
+        shutil.rmtree(retired, ignore_errors=True)
+    summary = report.summary() | {"sources_missing": len(sources) - len(existing)}
+    if json_output:
+        print_json(summary)
+    else:
+        _print_ingest_summary(summary, settings)
+    return EXIT_PARTIAL if report.failed else EXIT_OK
+
+
+
+def dlq_list(settings: Settings, *, json_output: bool) -> int:
+    from ragcli.ingest.deadletter import DeadLetterFile
+
+    entries = sorted(DeadLetterFile(settings.dead_letter_path).entries.values(), key=lambda e: e.source)
+    if json_output:
+        print_json([e.to_json() for e in entries])
+        return EXIT_OK
+    if not entries:
+        stdout.print("The dead letter file is empty.")
+        return EXIT_OK
+    table = Table("source", "stage", "error", "attempts")
+    for e in entries:
+        table.add_row(display_path(e.source), e.stage, f"{e.error_type}: {e.message}", str(e.attempts))
+    stdout.print(table)
+    return EXIT_OK
+
+
+def dlq_retry(settings: Settings, *, json_output: bool) -> int:
+    from ragcli.ingest.deadletter import DeadLetterFile
+
+    entries = DeadLetterFile(settings.dead_letter_path).entries
+    if not entries:
+        if json_output:
+            print_json({"retried": 0})
+        else:
+            stdout.print("Nothing to retry: the dead letter file is empty.")
+        return EXIT_OK
+    paths = [Path(s) for s in entries if Path(s).exists()]
+    return run_ingest(
+        settings,
+        paths,
+        prune=False,
+        force_prune=False,
+        json_output=json_output,
+        retry_failed=True,
+    )
+
+
+def dlq_clear(settings: Settings, *, json_output: bool) -> int:
+    from ragcli.ingest.deadletter import DeadLetterFile
+
+    count = DeadLetterFile(settings.dead_letter_path).clear()
+    if json_output:
+        print_json({"cleared": count})
+    else:
+        stdout.print(f"Cleared {count} entries.")
+    return EXIT_OK

@@ -1,0 +1,113 @@
+"""Progress reporting: a Rich bar on a terminal, plain timestamped log lines under cron and in pipes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ragcli.app.console import stderr
+
+logger = logging.getLogger("ragcli")
+
+
+class _RichObserver:
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+        )
+        self.task = self.progress.add_task("Ingesting", total=None, info="")
+        self.chunks = 0
+        self.start = time.perf_counter()
+
+    def started(self, total_files: int) -> None:
+        self.progress.update(self.task, total=total_files)
+
+    def file_done(self, source: str, outcome: str) -> None:
+        if outcome != "removed":
+            self.progress.advance(self.task)
+
+    def embedded(self, chunks: int) -> None:
+        self.chunks += chunks
+        rate = self.chunks / max(time.perf_counter() - self.start, 1e-9)
+        self.progress.update(self.task, info=f"{self.chunks} chunks, {rate:.0f} chunks/s")
+
+
+class _LogObserver:
+    """Under cron: a line per 10% of the files, not one per file."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.done = 0
+        self.next_report = 0.1
+        self.chunks = 0
+
+    def started(self, total_files: int) -> None:
+        self.total = total_files
+        logger.info("Scanning %d files", total_files)
+
+    def file_done(self, source: str, outcome: str) -> None:
+        if outcome == "removed":
+            logger.info("Removed %s (file is gone)", source)
+            return
+        self.done += 1
+        if self.total and self.done / self.total >= self.next_report:
+            logger.info("Progress: %d/%d files, %d chunks embedded", self.done, self.total, self.chunks)
+            self.next_report += 0.1
+
+    def embedded(self, chunks: int) -> None:
+        self.chunks += chunks
+
+
+@contextmanager
+def observer_for(json_output: bool) -> Iterator[Any]:
+    if stderr.is_terminal and not json_output:
+        observer = _RichObserver()
+        with observer.progress:
+            yield observer
+    else:
+        yield _LogObserver()
+
+
+@contextmanager
+def query_progress(label: str, json_output: bool) -> Iterator[Any]:
+    """A bar on a terminal, a log line every 10% otherwise."""
+    if stderr.is_terminal and not json_output:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn(f"[bold]{label}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(label, total=None)
+
+            def update(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            yield update
+    else:
+        state = {"next": 0.1}
+
+        def update(done: int, total: int) -> None:
+            if done == 1:  # a new pass (the next variant) starts its own count
+                state["next"] = 0.1
+            if total and done / total >= state["next"]:
+                logger.info("%s: %d/%d", label, done, total)
+                state["next"] += 0.1
+
+        yield update
