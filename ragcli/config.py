@@ -130,6 +130,16 @@ class GenerationConfig(_Section):
     threads: int = Field(0, ge=0, description="local: CPU threads; 0 = all cores but one.")
 
 
+class AnswerConfig(_Section):
+    gate: bool = Field(
+        True, description="Decide from the evidence whether the documents answer, before any generation."
+    )
+    min_confidence: float = Field(
+        0.5, ge=0, le=1, description="Refuse below this confidence (curve: docs/benchmarks.md)."
+    )
+    shortlist: int = Field(8, ge=1, le=64, description="Sentences the cross-encoder reads per question.")
+
+
 class CacheConfig(_Section):
     enabled: bool = Field(True, description="Exact and semantic answer cache, embedding caches.")
     semantic: bool = Field(True, description="Serve answers to near-identical questions.")
@@ -184,6 +194,7 @@ class RagConfig(_Section):
     rerank: RerankConfig = RerankConfig()  # type: ignore[call-arg]
     compression: CompressionConfig = CompressionConfig()  # type: ignore[call-arg]
     generation: GenerationConfig = GenerationConfig()  # type: ignore[call-arg]
+    answer: AnswerConfig = AnswerConfig()  # type: ignore[call-arg]
     cache: CacheConfig = CacheConfig()  # type: ignore[call-arg]
     telemetry: TelemetryConfig = TelemetryConfig()  # type: ignore[call-arg]
     cost: CostConfig = CostConfig()

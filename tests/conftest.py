@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +80,27 @@ def _restore_logging() -> Any:
     root.handlers[:] = saved[1]
     for name, level in saved[2].items():
         logging.getLogger(name).setLevel(level)
+
+
+# ----- a real OpenAI-compatible LLM server (llama.cpp) on loopback, one per test session ---------------
+LLM_KEY_ENV = "RAGCLI_TEST_LLM_KEY"
+
+
+@pytest.fixture(scope="session")
+def llm_server() -> Iterator[Any]:
+    pytest.importorskip("xllamacpp")
+    from ragcli.generation.server import default_model_path
+    from tests.llm_server import LLMServer
+
+    server = LLMServer(default_model_path(), n_ctx=1024, threads=1)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def llm(llm_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from tests.llm_server import API_KEY
+
+    llm_server.delay_s = 0.0
+    monkeypatch.setenv(LLM_KEY_ENV, API_KEY)
+    return llm_server

@@ -34,10 +34,10 @@ from ragcli.generation.errors import GeneratorUnavailable
 from ragcli.generation.extractive import ExtractiveGenerator, content_terms, stem
 from ragcli.generation.prompt import SYSTEM_PROMPT, build_messages
 from ragcli.models import REFUSAL, ContextItem, Generation, Passage
+from tests.conftest import LLM_KEY_ENV as KEY_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "fixtures" / "docs"
-KEY_ENV = "RAGCLI_TEST_LLM_KEY"
 
 
 def item(n: int, text: str, source: str = "docs/guide.md", *, heading: str | None = None,
@@ -345,26 +345,6 @@ def test_local_without_the_wheel_says_how_to_install_it(monkeypatch: pytest.Monk
 
 
 # ----- openai-compatible, against llama.cpp's own server ------------------------------------------
-@pytest.fixture(scope="session")
-def llm_server() -> Iterator[Any]:
-    pytest.importorskip("xllamacpp")
-    from ragcli.generation.server import default_model_path
-    from tests.llm_server import LLMServer
-
-    server = LLMServer(default_model_path(), n_ctx=1024, threads=1)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def llm(llm_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from tests.llm_server import API_KEY
-
-    llm_server.delay_s = 0.0
-    monkeypatch.setenv(KEY_ENV, API_KEY)
-    return llm_server
-
-
 @pytest.fixture
 def make_openai(llm: Any) -> Iterator[Any]:
     """Builds OpenAI-compatible generators through the factory, aimed at the server; closes them after."""

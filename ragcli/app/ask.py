@@ -59,9 +59,20 @@ def _print_answer(result: dict[str, Any], streamed: list[str], json_output: bool
         stderr.print(note, markup=False, highlight=False)
     if result.get("degraded"):
         stderr.print(f"[yellow]Degraded:[/yellow] {result['degraded_reason']}", highlight=False)
+    _print_trust(result)
     if result["citations"]:
         stdout.print()
         stdout.print("[bold]Sources[/bold]")
         for c in result["citations"]:
             mark = "" if c.get("cited", True) else "  (not cited)"
             stdout.print(f"[{c['n']}] {cite(c)}  (score {c['score']:.3f}){mark}", markup=False)
+
+
+def _print_trust(result: dict[str, Any]) -> None:
+    """Why an answer was refused, and which of its sentences its sources do not back."""
+    confidence = result.get("confidence")
+    shown = "" if confidence is None else f" (confidence {confidence:.2f})"
+    if result.get("refused") and result.get("refused_reason"):
+        stderr.print(f"Refused: {result['refused_reason'].replace('_', ' ')}{shown}", markup=False, highlight=False)
+    for sentence in result.get("unsupported_sentences") or []:
+        stderr.print(f"Not supported by its source: {sentence}", style="yellow", markup=False, highlight=False)

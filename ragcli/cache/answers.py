@@ -1,4 +1,19 @@
-"""The answer cache: exact hits by key, semantic hits by question embedding, both checked for staleness."""
+"""The answer cache: exact hits by key, semantic hits by question embedding, both checked for staleness.
+
+The never-stale rule. An answer is filed under the corpus generation it was computed in (the journal's
+settled generation, read before the search: ragcli/store/journal.py) and is served only while
+1. no document among its retrieval candidates — the passages it cites and every other document the
+   search ranked for it — was changed or removed after that generation;
+2. no document added or changed after that generation holds any content word of the question: such a
+   document could now enter the candidates (the keyword search would find it, and a passage about the
+   question almost always shares a word with it), so the answer might change;
+3. for a refusal or a low-confidence answer (confidence below `STRICT_BELOW_CONFIDENCE`): the corpus has
+   not changed at all since. "The documents do not say" is a claim about every document, so any new
+   document can make it wrong.
+Rule 2 is lexical: a new document that matches the question only in meaning, with no word in common,
+does not invalidate a confident answer (vector search could rank it; that case is rare and the answer
+expires after `[cache] ttl_hours`). An index rebuilt by `ragcli reindex` starts a new cache scope.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ragcli.cache.disk import open_cache, safe_get
 from ragcli.cache.guards import semantic_match_refused
 from ragcli.cache.keys import exact_key, normalise_question
-from ragcli.store.journal import CorpusJournal
+from ragcli.store.journal import CorpusJournal, term_hash
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,6 +37,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 KINDS = ("exact", "semantic", "embeddings")
+# Answers less sure than this are served only while the corpus is unchanged (rule 3 above).
+STRICT_BELOW_CONFIDENCE = 0.75
 
 
 @dataclass
@@ -54,7 +71,8 @@ class AnswerCache:
         return self._cache
 
     def generation(self) -> int:
-        return self.journal.current()
+        """The generation a result computed from now on is filed under (read it before searching)."""
+        return self.journal.settled()
 
     # ----- lookups --------------------------------------------------------------------------------
     def get_exact(self, question: str, scope: str) -> CacheHit | None:
@@ -92,11 +110,18 @@ class AnswerCache:
         entry = safe_get(self.cache, key)
         if not isinstance(entry, dict) or "result" not in entry:
             return None
-        # Served only while no document behind the answer changed since it was cached.
-        if self.journal.changed_since(int(entry["generation"]), entry["doc_ids"]):
+        if self._stale(entry):
             self.cache.delete(key)
             return None
         return entry
+
+    def _stale(self, entry: dict[str, Any]) -> bool:
+        generation = int(entry["generation"])
+        if entry.get("strict"):
+            return self.journal.current() > generation
+        if self.journal.changed_since(generation, entry["doc_ids"]):
+            return True
+        return self.journal.terms_changed_since(generation, entry.get("terms", ()))
 
     # ----- writes ---------------------------------------------------------------------------------
     def put(
@@ -109,8 +134,10 @@ class AnswerCache:
         generation: int,
         vector: np.ndarray | None,
     ) -> None:
+        """`doc_ids`: every document among the answer's retrieval candidates, cited or not."""
         if not self.enabled:
             return
+        from ragcli.generation.extractive import content_terms
         key = exact_key(question, scope)
         if self.private:
             digest = "sha256:" + hashlib.sha256(normalise_question(question).encode()).hexdigest()
@@ -121,6 +148,10 @@ class AnswerCache:
             "result": result,
             "doc_ids": sorted(set(doc_ids)),
             "generation": generation,
+            # Hashed, so privacy mode keeps no word of the question either.
+            "terms": sorted({term_hash(t) for t in content_terms(question)}),
+            "strict": bool(result.get("refused"))
+            or (result.get("confidence") is not None and result["confidence"] < STRICT_BELOW_CONFIDENCE),
             "created": time.time(),
         }
         self.cache.set(key, entry, expire=self.ttl_seconds)

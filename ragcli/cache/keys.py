@@ -35,6 +35,7 @@ def answer_fingerprint(config: RagConfig) -> str:
         "generation": config.generation.model_dump(
             include={"provider", "model", "model_path", "base_url", "max_tokens", "temperature", "n_ctx"}
         ),
+        "answer": config.answer.model_dump(),
         "store": config.store.model_dump(include={"uri", "table"}),
     }
     return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:32]

@@ -39,6 +39,8 @@ DEFAULT_EMBEDDING_THRESHOLD = 0.4
 MAX_SENTENCES = 3
 # A further sentence joins the answer only if it scores nearly as well as the best one.
 FOLLOWER_RATIO = 0.9
+# A second evidence sentence joins the answer when its selection score is this close to the best one's.
+SECOND_SENTENCE_MARGIN = 0.5
 # Weight of the embedding similarity when an embedder is given; lexical overlap keeps the rest.
 EMBEDDING_WEIGHT = 0.5
 # Codes and model numbers ("E23", "AM5", "v3") pin a question down more than any word: weigh them more.
@@ -62,6 +64,18 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _WORD = re.compile(r"\w+(?:'\w+)?")
 # A heading's "###" or a list item's bullet is layout, not part of the sentence.
 _MARKUP_PREFIX = re.compile(r"^(?:#{1,6}\s+|[-*+•]\s+|\d{1,3}[.)]\s+)")
+# Lines that are layout, not statements: headings, fenced or indented code, table rows, rules.
+_NOT_PROSE = re.compile(r"^(?:[ ]{0,3}#{1,6}(?:\s|$)|```|~~~|[ ]{4}|\t|\||[-=_*~]{3,}\s*$)")
+# An HTML/XML tag, not a generic type: `Box<T>` has a word right before its "<".
+_TAG = re.compile(r"(?<!\w)</?[A-Za-z][\w:-]*(?:\s+[^<>]*)?/?>")
+_FENCED_CODE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,}).*?(?:^[ ]{0,3}\1[ \t]*$|\Z)", re.M | re.S)
+_QUOTE_PREFIX = re.compile(r"^(?:>\s*)+")
+_ADMONITION = re.compile(
+    r"^(?:\*\*|__)?(?:note|warning|tip|caution|important|hint|danger)(?::(?:\*\*|__)?|(?:\*\*|__)?:)\s*", re.I
+)
+# A sentence that opens with one of these leans on the sentence before it.
+_POINTING_WORDS = frozenset(["it", "this", "that", "these", "those", "they", "he", "she", "its", "their", "his", "her", "such", "there"])
+MIN_ANSWER_WORDS = 3
 _IDENTIFIER = re.compile(r"(?=\w*\d)(?=\w*[^\W\d])\w+$")
 
 
@@ -111,6 +125,27 @@ class ExtractiveGenerator:
             on_token(result.answer)
         return result
 
+    def compose(self, evidence: Sequence[Any], context: Sequence[ContextItem]) -> Generation:
+        """The answer from the answerability gate's ranked evidence (`ragcli.generation.evidence`).
+
+        The best sentence, with the sentence before it when it opens with a word that points back
+        ("It", "This", "They" …) and so reads unclear alone, and a second sentence when it scores
+        nearly as well as the best one. Each sentence keeps its citation."""
+        if not evidence:
+            return Generation(REFUSAL, [], True, 0, 0, self.model)
+        items = {item.n: item for item in context}
+        best = evidence[0]
+        parts: list[tuple[str, int]] = []
+        previous = _previous_sentence(items[best.n].text, best.text) if _points_back(best.text) else None
+        if previous:
+            parts.append((previous, best.n))
+        parts.append((best.text, best.n))
+        for other in evidence[1:2]:
+            if other.score >= best.score - SECOND_SENTENCE_MARGIN and other.text not in (p for p, _ in parts):
+                parts.append((other.text, other.n))
+        answer = " ".join(f"{text} [{n}]" for text, n in parts)
+        return Generation(answer, list(dict.fromkeys(n for _, n in parts)), False, 0, 0, self.model)
+
     def best_sentences(self, question: str, context: Sequence[ContextItem]) -> list[ScoredSentence]:
         """The sentences that answer, best first; empty when none passes the threshold."""
         scored = sorted(
@@ -122,20 +157,11 @@ class ExtractiveGenerator:
         return [s for s in scored if s.score >= floor][: self.max_sentences]
 
     def score_sentences(self, question: str, context: Sequence[ContextItem]) -> list[ScoredSentence]:
-        candidates = _candidate_sentences(context)
-        question_terms = set(content_terms(question))
-        if not candidates or not question_terms:
-            return []
-        sentence_terms = [set(content_terms(text)) for _, _, text in candidates]
-        idf = _inverse_frequencies(sentence_terms)
-        lexical = [_coverage(question_terms, terms, idf) for terms in sentence_terms]
-        scores = self._mix_in_embeddings(question, [text for _, _, text in candidates], lexical)
-        return [
-            ScoredSentence(score, rank, n, text)
-            for (rank, n, text), terms, score in zip(candidates, sentence_terms, scores, strict=True)
-            # A sentence made only of the question's own words cannot tell anything new.
-            if len(terms - question_terms) >= 2
-        ]
+        scored = lexical_sentences(question, context)
+        if self.embedder is None or not scored:
+            return scored
+        mixed = self._mix_in_embeddings(question, [s.text for s in scored], [s.score for s in scored])
+        return [ScoredSentence(m, s.item_rank, s.n, s.text) for s, m in zip(scored, mixed, strict=True)]
 
     def _mix_in_embeddings(self, question: str, texts: list[str], lexical: list[float]) -> list[float]:
         if self.embedder is None:
@@ -147,6 +173,22 @@ class ExtractiveGenerator:
             (1 - EMBEDDING_WEIGHT) * lex + EMBEDDING_WEIGHT * max(0.0, sim)
             for lex, sim in zip(lexical, similarities, strict=True)
         ]
+
+
+def lexical_sentences(question: str, context: Sequence[ContextItem]) -> list[ScoredSentence]:
+    """Every distinct context sentence scored by its rarity-weighted coverage of the question's words."""
+    candidates = _candidate_sentences(context)
+    question_terms = set(content_terms(question))
+    if not candidates or not question_terms:
+        return []
+    sentence_terms = [set(content_terms(text)) for _, _, text in candidates]
+    idf = _inverse_frequencies(sentence_terms)
+    return [
+        ScoredSentence(_coverage(question_terms, terms, idf), rank, n, text)
+        for (rank, n, text), terms in zip(candidates, sentence_terms, strict=True)
+        # A sentence made only of the question's own words cannot tell anything new.
+        if len(terms - question_terms) >= 2
+    ]
 
 
 def content_terms(text: str) -> list[str]:
@@ -185,18 +227,52 @@ def _undouble(word: str) -> str:
 
 
 def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int, str]]:
-    """(rank of its item, citation number, sentence) for every distinct sentence of the context."""
+    """(rank of its item, citation number, sentence) for every distinct sentence of the context that can
+    be an answer: headings, code, table rows and bare markup are not."""
     seen: set[str] = set()
     candidates = []
     for rank, item in enumerate(context):
+        code = [m.span() for m in _FENCED_CODE.finditer(item.text)]
         for start, end in sentence_spans(item.text):
-            text = _MARKUP_PREFIX.sub("", " ".join(item.text[start:end].split()))
+            raw = item.text[start:end]
+            if _NOT_PROSE.match(raw) or any(a <= start < b for a, b in code):
+                continue
+            text = clean_sentence(raw)
             key = text.lower()
-            if key in seen:
+            if len(_WORD.findall(text)) < MIN_ANSWER_WORDS or key in seen:
                 continue  # overlapping chunks repeat sentences
             seen.add(key)
             candidates.append((rank, item.n, text))
     return candidates
+
+
+def clean_sentence(raw: str) -> str:
+    """A sentence as a reader should see it: one line, without quote, list or admonition markers and
+    without inline HTML/XML tags."""
+    text = " ".join(raw.split())
+    text = _TAG.sub(" ", text)
+    text = _QUOTE_PREFIX.sub("", text)
+    text = _MARKUP_PREFIX.sub("", text)
+    text = _ADMONITION.sub("", text)
+    return " ".join(text.split())
+
+
+def _points_back(sentence: str) -> bool:
+    first = sentence.split(maxsplit=1)[0].lower().strip(",.;:") if sentence.split() else ""
+    return first in _POINTING_WORDS
+
+
+def _previous_sentence(text: str, sentence: str) -> str | None:
+    spans = sentence_spans(text)
+    cleaned = [clean_sentence(text[s:e]) for s, e in spans]
+    for index, candidate in enumerate(cleaned):
+        if candidate == sentence and index > 0:
+            before = cleaned[index - 1]
+            raw = text[spans[index - 1][0] : spans[index - 1][1]]
+            if not _NOT_PROSE.match(raw) and len(_WORD.findall(before)) >= MIN_ANSWER_WORDS:
+                return before
+            return None
+    return None
 
 
 def _inverse_frequencies(sentence_terms: list[set[str]]) -> Callable[[str], float]:

@@ -206,6 +206,7 @@ class Ingestor:
                 if self.store.ensure_vector_index(self.config.store.ann_min_rows):
                     logger.info("Built an ANN vector index (%d rows)", self.store.count())
                 self.store.mark_refreshed(generation)
+            self.journal.finish()
             report.generation = generation
         report.seconds = round(time.perf_counter() - started, 3)
         return report
@@ -379,7 +380,7 @@ class Ingestor:
         crash_point("after_embed")
         all_chunks = [c for item in pending for c in item.chunks]
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.embedder_dimension()), "float32")
-        self.journal.record(item.doc_id for item in pending)
+        self.journal.record((item.doc_id for item in pending), _content_words(all_chunks))
         self.store.replace_documents(all_chunks, matrix, [item.doc_id for item in pending])
         crash_point("after_write")
         for item in pending:
@@ -519,3 +520,13 @@ def _fold_bare_headings(text: str, sections: Sequence[Section]) -> list[Section]
     if pending is not None:
         folded.append(pending)
     return folded
+
+
+def _content_words(chunks: Sequence[Chunk]) -> set[str]:
+    """The words the answer cache checks a question against (see ragcli/cache/answers.py)."""
+    from ragcli.generation.extractive import content_terms
+
+    words: set[str] = set()
+    for chunk in chunks:
+        words.update(content_terms(f"{chunk.title}\n{chunk.heading or ''}\n{chunk.text}"))
+    return words

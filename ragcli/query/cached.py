@@ -81,7 +81,7 @@ def ask_with_cache(
         data["timings_ms"]["embed"] = round(embed_ms, 2)
         data["timings_ms"]["total"] = round((time.perf_counter() - started) * 1000, 2)
     if cache is not None and not result.degraded:
-        doc_ids = [c["doc_id"] for c in result.citations]
+        doc_ids = [c["doc_id"] for c in result.citations] + result.candidate_doc_ids
         _safe_cache_call(
             lambda: cache.put(question, scope, data, doc_ids=doc_ids, generation=generation, vector=vector)
         )

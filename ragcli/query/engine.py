@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ragcli.config import Settings
     from ragcli.embedding import Embedder
     from ragcli.generation import Generator
+    from ragcli.generation.evidence import Assessment
     from ragcli.rerank import Reranker
     from ragcli.store.lance import LanceStore
 
@@ -64,6 +65,7 @@ class Retrieval:
     degraded_reasons: list[str]
     notes: list[str]
     candidates: int = 0
+    candidate_doc_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -83,6 +85,13 @@ class AskResult:
     retrieved: int
     top_score: float | None
     notes: list[str]
+    confidence: float | None = None
+    refused_reason: str | None = None
+    citations_verified: float | None = None
+    """Share of the answer's sentences supported by the passage they cite (1.0 for extractive answers)."""
+    unsupported: list[str] = field(default_factory=list)
+    candidate_doc_ids: list[str] = field(default_factory=list)
+    """Every document the search ranked for the question (the answer cache's staleness check)."""
 
     cache: str | None = None
 
@@ -101,10 +110,25 @@ class AskResult:
             "provider": self.provider,
             "model": self.model,
             "refused": self.refused,
+            "refused_reason": self.refused_reason,
+            "confidence": self.confidence,
+            "citations_verified": self.citations_verified,
+            "unsupported_sentences": self.unsupported,
             "retrieved": self.retrieved,
             "top_score": self.top_score,
             "notes": self.notes,
         }
+
+
+@dataclass
+class _Verdict:
+    answer: str = REFUSAL
+    cited: list[int] = field(default_factory=list)
+    refused: bool = False
+    reason: str | None = None
+
+    def refuse(self, reason: str) -> None:
+        self.answer, self.cited, self.refused, self.reason = REFUSAL, [], True, reason
 
 
 class _Timer:
@@ -293,7 +317,8 @@ class QueryEngine:
                 degraded.append(f"reranker_failed: {error_reason(exc)}")
                 logger.warning("Reranker failed (%s); keeping the fused order", error_reason(exc))
             timer.record("rerank", started)
-        return Retrieval(fused[:k], mode, timer.ms, degraded, notes, candidates)
+        candidate_docs = list(dict.fromkeys(p.doc_id for p in fused))
+        return Retrieval(fused[:k], mode, timer.ms, degraded, notes, candidates, candidate_docs)
 
     def _expanded_queries(self, question: str, timer: _Timer, notes: list[str]) -> list[str]:
         """Extra queries from the LLM (rewrite, multi-query); none without an LLM, said in the notes."""
@@ -353,28 +378,43 @@ class QueryEngine:
         provider = self.config.generation.provider
         model = ""
         tokens = {"context_in": tokens_before, "context_out": tokens_after, "prompt": 0, "completion": 0}
+        assessment = self._assess(question, items, timer, degraded) if items else None
+        verdict = _Verdict()
         started = time.perf_counter()
         if not items:
-            answer, cited, refused = REFUSAL, [], True
+            verdict.refuse(self._why_nothing_was_found(options))
+        elif assessment is not None and assessment.refused:
+            verdict.refuse(assessment.refused_reason or "no_relevant_passage")
         else:
             try:
                 inject_fault("generator")
                 generator = self.generator
                 model = generator.model
-                generation = generator.generate(question, items, on_token=on_token)
-                answer, cited, refused = generation.answer, generation.cited, generation.refused
+                generation = self._generate(generator, question, items, assessment, on_token)
+                verdict.answer, verdict.cited, verdict.refused = generation.answer, generation.cited, generation.refused
+                if generation.refused:
+                    verdict.reason = "generator_refused"
                 tokens["prompt"], tokens["completion"] = generation.tokens_in, generation.tokens_out
-                if not cited and not refused:
+                if not verdict.cited and not verdict.refused:
                     notes.append("the answer cites none of the sources: check it against them")
             except Exception as exc:
                 degraded.append(f"generator_failed: {error_reason(exc)}")
                 logger.warning("Generator failed (%s); answering with the retrieved passages", error_reason(exc))
-                answer = "\n\n".join(f"{item.text} [{item.n}]" for item in items)
-                cited, refused = [item.n for item in items], False
+                verdict.answer = "\n\n".join(f"{item.text} [{item.n}]" for item in items)
+                verdict.cited, verdict.refused = [item.n for item in items], False
         timer.record("generate", started)
+        verified: float | None = None
+        unsupported: list[str] = []
+        if not verdict.refused and verdict.cited:
+            from ragcli.generation.verify import verify_citations
+
+            verified, unsupported = verify_citations(verdict.answer, items)
+            if unsupported:
+                notes.append(f"{len(unsupported)} answer sentence(s) not supported by the passage they cite")
         timer.ms["total"] = round((time.perf_counter() - started_all) * 1000, 2)
         for stage in STAGES:
             timer.ms.setdefault(stage, 0.0)
+        answer, cited, refused = verdict.answer, verdict.cited, verdict.refused
         citations = [_citation(item, item.n in cited) for item in items]
         return AskResult(
             question=question,
@@ -392,7 +432,61 @@ class QueryEngine:
             retrieved=len(retrieval.passages),
             top_score=retrieval.passages[0].score if retrieval.passages else None,
             notes=notes,
+            confidence=_confidence(assessment, items),
+            refused_reason=verdict.reason if refused else None,
+            citations_verified=verified,
+            unsupported=unsupported,
+            candidate_doc_ids=retrieval.candidate_doc_ids,
         )
+
+    def _assess(
+        self, question: str, items: list[ContextItem], timer: _Timer, degraded: list[str]
+    ) -> Assessment | None:
+        """The answerability gate: every provider's answer waits on it, so a refusal costs no generation."""
+        if not self.config.answer.gate:
+            return None
+        from ragcli.generation.evidence import EvidenceScorer
+
+        started = time.perf_counter()
+        try:
+            inject_fault("reranker")
+            relevance: Any = self.reranker
+        except Exception as exc:
+            # Without the cross-encoder the gate still has the lexical and constraint signals.
+            degraded.append(f"reranker_failed: {error_reason(exc)}")
+            relevance = None
+        scorer = EvidenceScorer(
+            relevance, shortlist=self.config.answer.shortlist, min_confidence=self.config.answer.min_confidence
+        )
+        assessment = scorer.assess(question, items)
+        timer.record("gate", started)
+        return assessment
+
+    def _generate(
+        self,
+        generator: Generator,
+        question: str,
+        items: list[ContextItem],
+        assessment: Assessment | None,
+        on_token: Callable[[str], None] | None,
+    ) -> Any:
+        compose = getattr(generator, "compose", None)
+        if assessment is not None and compose is not None:
+            # The extractive answer is the gate's own best evidence: no second scoring pass.
+            generation = compose(assessment.sentences, items)
+            if on_token is not None:
+                on_token(generation.answer)
+            return generation
+        return generator.generate(question, items, on_token=on_token)
+
+    def _why_nothing_was_found(self, options: AskOptions) -> str:
+        if not options.filters.empty:
+            return "filtered_out"
+        try:
+            empty = self.store.count() == 0
+        except Exception:  # the reason is a courtesy; the refusal stands without it
+            empty = False
+        return "empty_index" if empty else "no_passage"
 
     def _compress(self, question: str, passages: list[Passage]) -> tuple[list[ContextItem], int, int]:
         from ragcli.retrieval.compress import compress
@@ -400,6 +494,13 @@ class QueryEngine:
         # Lexical sentence scoring: embedding every sentence would cost seconds per question here.
         result = compress(question, passages, self.config.compression, None)
         return result.items, result.tokens_before, result.tokens_after
+
+
+def _confidence(assessment: Assessment | None, items: list[ContextItem]) -> float | None:
+    """0 when nothing was found; None when the gate is off (no evidence was weighed)."""
+    if assessment is not None:
+        return assessment.confidence
+    return 0.0 if not items else None
 
 
 def _citation(item: ContextItem, cited: bool) -> dict[str, Any]:

@@ -1,0 +1,295 @@
+"""Evidence for an answer: which context sentences answer the question, and how sure we are that any does.
+
+Every provider asks this module first (the answerability gate), so a question the documents do not
+answer is refused before any generation call, and the extractive provider answers with the sentences
+it ranks best.
+
+How a sentence is judged, cheapest first:
+1. Lexical coverage: the share of the question's content words it holds, weighted by rarity
+   (`ragcli.generation.extractive`). Every distinct sentence of the context gets it; the best
+   `shortlist` go on.
+2. Relevance: the bundled cross-encoder (ms-marco MiniLM) reads question and sentence together. It is
+   trained for query–passage relevance, so it tells an off-topic question from an on-topic one.
+3. Constraints: relevance cannot tell "the 2018 winner" from "the 2019 winner". The numbers and years of
+   the question must appear in the sentence, and its names in the sentence's passage (or title).
+4. Answer type: a "when" question wants a date, "how many" a number, "who" a name — one that is not
+   already in the question. A sentence that only restates the question has none.
+
+`confidence` is a logistic model over these signals of the best sentence (weights and the procedure that
+fitted them: docs/benchmarks.md, "Answerability gate"); a question is refused when it is below
+`[answer] min_confidence`. Its meaning: on the development questions, the share of answers at that
+confidence that contained the gold answer or were answerable at all rose monotonically with it; it is a
+ranking score first, a calibrated probability only roughly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ragcli.models import ContextItem
+
+# Refusal reasons, as `refused_reason` in the ask result and the event log.
+NO_RELEVANT_PASSAGE = "no_relevant_passage"
+LOW_CONFIDENCE = "low_confidence"
+CONSTRAINT_MISMATCH = "constraint_mismatch"
+FILTERED_OUT = "filtered_out"
+EMPTY_INDEX = "empty_index"
+NO_PASSAGE = "no_passage"
+
+# Sentences the cross-encoder reads per question: enough to hold the answer when it is in the context
+# (see the study), few enough to stay far below the latency budget.
+SHORTLIST = 8
+# The cross-encoder reads the question with one sentence; a longer "sentence" is a table or code block.
+MAX_SENTENCE_CHARS = 600
+
+
+class Relevance(Protocol):
+    def score(self, query: str, passages: Sequence[str]) -> list[float]: ...
+
+
+# ----- the question -------------------------------------------------------------------------------
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)(?:st|nd|rd|th|s)?(?![\w])")
+_YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
+_CAPITALISED = re.compile(r"\b([A-Z][\w'’-]*(?:\s+(?:of|de|the|and|von|van|du|la)?\s*[A-Z][\w'’-]*)*)")
+_MONTH_TEXT = (
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec"
+)
+_MONTHS = _MONTH_TEXT.split()
+_DATE_WORDS = re.compile(
+    r"\b(?:" + "|".join(_MONTHS) + r"|century|centuries|decade|decades|year|years|ago|bc|bce|ad|ce|"
+    r"\d{1,2}(?:st|nd|rd|th)|(?:1[0-9]|20)\d0s)\b",
+    re.IGNORECASE,
+)
+_NUMBER_TEXT = (
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds "
+    "thousand thousands million millions billion billions half dozen dozens percent several"
+)
+_NUMBER_WORDS = frozenset(_NUMBER_TEXT.split())
+# Words that start a question or sentence with a capital but name nothing.
+_NOT_NAMES_TEXT = (
+    "what which who whom whose when where why how is are was were do does did can could should would will "
+    "the a an in on at of for to from by with and or but if it its this that these those there their "
+    "i you he she we they my your his her our name give list according during after before since"
+)
+_NOT_NAMES = frozenset(_NOT_NAMES_TEXT.split())
+
+
+@dataclass(frozen=True)
+class QuestionProfile:
+    terms: frozenset[str]
+    numbers: frozenset[str]
+    names: frozenset[str]
+    answer_type: str | None
+    """"year", "date", "number", "name" or None (anything)."""
+
+
+def profile_question(question: str) -> QuestionProfile:
+    from ragcli.generation.extractive import content_terms
+
+    lowered = question.lower().strip()
+    return QuestionProfile(
+        terms=frozenset(content_terms(question)),
+        numbers=frozenset(_numbers(question)),
+        names=frozenset(_names(question)),
+        answer_type=_answer_type(lowered),
+    )
+
+
+def _answer_type(q: str) -> str | None:
+    if re.search(r"\b(what|which|in what|in which)\s+(year|century|decade)\b", q):
+        return "year"
+    if re.match(r"^(when|in what (month|period|era|time))\b", q) or re.search(
+        r"\b(what|which) (date|day|month|time|period|era)\b", q
+    ):
+        return "date"
+    if re.search(r"\bhow (many|much|long|old|far|big|large|tall|high|often|fast)\b", q) or re.search(
+        r"\bwhat (percentage|percent|number|amount|proportion|fraction|size|population)\b", q
+    ):
+        return "number"
+    if re.match(r"^(who|whom|whose)\b", q) or re.search(r"\b(who|whom|whose)\b", q):
+        return "name"
+    return None
+
+
+def _numbers(text: str) -> list[str]:
+    return [m.group(1).replace(",", "") for m in _NUMBER.finditer(text)]
+
+
+def _names(text: str) -> list[str]:
+    names: list[str] = []
+    for match in _CAPITALISED.finditer(text):
+        words = [w for w in match.group(1).split() if w.lower() not in _NOT_NAMES]
+        if words:
+            names.extend(w.lower().strip("'’") for w in words)
+    return names
+
+
+# ----- the sentences ------------------------------------------------------------------------------
+@dataclass
+class SentenceEvidence:
+    n: int
+    """The citation number of the context item the sentence comes from."""
+    item_rank: int
+    text: str
+    lexical: float
+    relevance: float | None = None
+    numbers: float = 1.0
+    """Share of the question's numbers that the sentence holds (1 when the question has none)."""
+    names: float = 1.0
+    """Share of the question's names found in the sentence's passage or its title."""
+    answer_type: float = 0.5
+    """1 when the sentence holds an answer of the type asked for that the question does not, 0 when not,
+    0.5 when the question asks for no particular type."""
+    score: float = 0.0
+
+
+@dataclass
+class Assessment:
+    confidence: float
+    sentences: list[SentenceEvidence]
+    """Shortlisted sentences, best first."""
+    refused_reason: str | None = None
+    signals: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> bool:
+        return self.refused_reason is not None
+
+
+# Fitted by benchmarks/answer_gate_study.py on development questions (docs/benchmarks.md); the
+# selection weights order the sentences, the gate weights turn the best one's signals into confidence.
+SELECTION_WEIGHTS = {"relevance": 1.0, "lexical": 2.0, "numbers": 3.0, "answer_type": 1.5, "names": 1.0}
+GATE_WEIGHTS = {
+    "bias": -4.0,
+    "relevance": 0.45,
+    "lexical": 2.5,
+    "numbers": 2.0,
+    "names": 2.0,
+    "answer_type": 1.0,
+}
+DEFAULT_MIN_CONFIDENCE = 0.5
+
+
+class EvidenceScorer:
+    def __init__(
+        self,
+        relevance: Relevance | None,
+        *,
+        shortlist: int = SHORTLIST,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        selection_weights: dict[str, float] | None = None,
+        gate_weights: dict[str, float] | None = None,
+    ) -> None:
+        self.relevance = relevance
+        self.shortlist = shortlist
+        self.min_confidence = min_confidence
+        self.selection_weights = selection_weights or SELECTION_WEIGHTS
+        self.gate_weights = gate_weights or GATE_WEIGHTS
+
+    def assess(self, question: str, context: Sequence[ContextItem]) -> Assessment:
+        sentences = self.evidence(question, context)
+        if not sentences:
+            return Assessment(0.0, [], NO_RELEVANT_PASSAGE)
+        best = sentences[0]
+        signals = sentence_signals(best)
+        confidence = logistic(self.gate_weights, signals)
+        reason = None
+        if confidence < self.min_confidence:
+            reason = CONSTRAINT_MISMATCH if best.numbers < 1.0 or best.names < 0.5 else NO_RELEVANT_PASSAGE
+        return Assessment(round(confidence, 4), sentences, reason, signals)
+
+    def evidence(self, question: str, context: Sequence[ContextItem]) -> list[SentenceEvidence]:
+        """The shortlisted sentences with every signal, best first."""
+        from ragcli.generation.extractive import lexical_sentences
+
+        profile = profile_question(question)
+        lexical = lexical_sentences(question, context)
+        shortlisted = sorted(lexical, key=lambda s: (-s.score, s.item_rank))[: self.shortlist]
+        if not shortlisted:
+            return []
+        passages = {item.n: item for item in context}
+        out = [
+            SentenceEvidence(s.n, s.item_rank, s.text, s.score)
+            for s in shortlisted
+            if s.text.strip()
+        ]
+        if self.relevance is not None:
+            scores = self.relevance.score(question, [s.text[:MAX_SENTENCE_CHARS] for s in out])
+            for sentence, value in zip(out, scores, strict=True):
+                sentence.relevance = float(value)
+        for sentence in out:
+            item = passages[sentence.n]
+            add_constraint_signals(sentence, profile, f"{item.passage.title}\n{item.text}")
+            sentence.score = linear(self.selection_weights, sentence_signals(sentence))
+        out.sort(key=lambda s: (-s.score, s.item_rank))
+        return out
+
+
+def add_constraint_signals(sentence: SentenceEvidence, profile: QuestionProfile, passage_text: str) -> None:
+    text = sentence.text
+    if profile.numbers:
+        present = set(_numbers(text))
+        sentence.numbers = len(profile.numbers & present) / len(profile.numbers)
+    if profile.names:
+        haystack = passage_text.lower()
+        sentence.names = sum(1 for name in profile.names if name in haystack) / len(profile.names)
+    sentence.answer_type = _type_present(profile, text)
+
+
+def _type_present(profile: QuestionProfile, text: str) -> float:
+    kind = profile.answer_type
+    if kind is None:
+        return 0.5
+    if kind == "year":
+        found = set(_YEAR.findall(text)) - profile.numbers
+        if not found and re.search(r"\b\d{1,2}(?:st|nd|rd|th)\s+century\b", text, re.IGNORECASE):
+            return 1.0
+        return 1.0 if found else 0.0
+    if kind == "date":
+        if set(_YEAR.findall(text)) - profile.numbers:
+            return 1.0
+        return 1.0 if _DATE_WORDS.search(text) else 0.0
+    if kind == "number":
+        if set(_numbers(text)) - profile.numbers:
+            return 1.0
+        words = {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
+        return 1.0 if words & _NUMBER_WORDS else 0.0
+    # "name": a capitalised word that the question does not already hold.
+    names = set(_names(_drop_first_word(text))) - profile.names
+    return 1.0 if names else 0.0
+
+
+def _drop_first_word(text: str) -> str:
+    # A sentence's first word is capitalised whatever it is.
+    parts = text.split(maxsplit=1)
+    return parts[1] if len(parts) > 1 else ""
+
+
+def sentence_signals(sentence: SentenceEvidence) -> dict[str, float]:
+    relevance = 0.0 if sentence.relevance is None else max(-12.0, min(12.0, sentence.relevance))
+    return {
+        "relevance": relevance,
+        "lexical": sentence.lexical,
+        "numbers": sentence.numbers,
+        "names": sentence.names,
+        "answer_type": sentence.answer_type,
+    }
+
+
+def linear(weights: dict[str, float], signals: dict[str, float]) -> float:
+    return weights.get("bias", 0.0) + sum(weights.get(k, 0.0) * v for k, v in signals.items())
+
+
+def logistic(weights: dict[str, float], signals: dict[str, float]) -> float:
+    z = linear(weights, signals)
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def signals_json(assessment: Assessment) -> dict[str, Any]:
+    return {k: round(v, 4) for k, v in assessment.signals.items()}

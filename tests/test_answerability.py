@@ -1,0 +1,277 @@
+"""The answerability gate, evidence selection, citation checks and the never-stale cache rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ragcli.generation.evidence import (
+    CONSTRAINT_MISMATCH,
+    EvidenceScorer,
+    SentenceEvidence,
+    add_constraint_signals,
+    profile_question,
+)
+from ragcli.generation.extractive import ExtractiveGenerator, clean_sentence
+from ragcli.generation.verify import verify_citations
+from ragcli.models import ContextItem, Passage
+from ragcli.store.journal import CorpusJournal, term_hash
+
+
+def _item(n: int, text: str, title: str = "Doc") -> ContextItem:
+    passage = Passage(f"c{n}", f"d{n}", f"/docs/{n}.md", title, None, None, 0, text, 1.0)
+    return ContextItem(n, text, passage)
+
+
+# ----- the question's constraints ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("When did the Normans conquer England?", "date"),
+        ("In what year was the prize first awarded?", "year"),
+        ("How many people live in Warsaw?", "number"),
+        ("What percentage of revenue came from ads?", "number"),
+        ("Who won the 2019 Aurora prize?", "name"),
+        ("What is the difference between String and &str?", None),
+    ],
+)
+def test_answer_type_of_a_question(question: str, kind: str | None) -> None:
+    assert profile_question(question).answer_type == kind
+
+
+def test_numbers_and_names_of_a_question() -> None:
+    profile = profile_question("Who won the Aurora prize in 2019 for Q1 revenue?")
+    assert "2019" in profile.numbers
+    assert {"aurora", "q1"} <= profile.names
+
+
+def test_a_sentence_about_another_year_does_not_agree_with_the_question() -> None:
+    profile = profile_question("Who won the Aurora prize in 2019?")
+    wrong = SentenceEvidence(1, 0, "In 2018 the Aurora prize was won by Maria Lopez.", 0.8)
+    right = SentenceEvidence(1, 0, "In 2019 the Aurora prize was won by Ken Adams.", 0.8)
+    passage = "Aurora prize winners. In 2018 the Aurora prize was won by Maria Lopez. In 2019 … Ken Adams."
+    add_constraint_signals(wrong, profile, passage)
+    add_constraint_signals(right, profile, passage)
+    assert wrong.numbers == 0.0 and right.numbers == 1.0
+    assert right.answer_type == 1.0  # "Ken Adams" is a name the question does not hold
+
+
+def test_a_sentence_that_only_restates_the_question_has_no_answer_of_the_type_asked() -> None:
+    profile = profile_question("When was the Aurora prize founded?")
+    restated = SentenceEvidence(1, 0, "The Aurora prize was founded by the city council.", 0.9)
+    add_constraint_signals(restated, profile, restated.text)
+    assert restated.answer_type == 0.0
+
+
+# ----- the gate with the real cross-encoder ------------------------------------------------------
+@pytest.fixture(scope="module")
+def cross_encoder():  # type: ignore[no-untyped-def]
+    from ragcli.config import RerankConfig
+    from ragcli.rerank.onnx import OnnxCrossEncoder
+
+    return OnnxCrossEncoder.from_config(RerankConfig())  # type: ignore[call-arg]
+
+
+PRIZES = [
+    _item(1, "The Aurora prize is awarded every year to a young composer. In 2018 the Aurora prize was "
+             "won by Maria Lopez for her string quartet. In 2019 the Aurora prize was won by Ken Adams "
+             "for his first symphony.", "Aurora prize"),
+    _item(2, "The prize money is 20,000 euros. The jury has five members, chosen by the city council.",
+          "Aurora prize"),
+]
+
+
+@pytest.mark.slow
+def test_the_gate_picks_the_sentence_that_respects_the_year(cross_encoder) -> None:  # type: ignore[no-untyped-def]
+    scorer = EvidenceScorer(cross_encoder)
+    assessment = scorer.assess("Who won the Aurora prize in 2019?", PRIZES)
+    assert not assessment.refused
+    assert "Ken Adams" in assessment.sentences[0].text
+    answer = ExtractiveGenerator().compose(assessment.sentences, PRIZES).answer
+    assert "Ken Adams" in answer
+
+
+@pytest.mark.slow
+def test_the_gate_refuses_an_off_topic_question(cross_encoder) -> None:  # type: ignore[no-untyped-def]
+    assessment = EvidenceScorer(cross_encoder).assess("What is the capital of France?", PRIZES)
+    assert assessment.refused
+    assert assessment.confidence < 0.5
+
+
+@pytest.mark.slow
+def test_a_year_the_documents_do_not_cover_is_a_constraint_mismatch(cross_encoder) -> None:  # type: ignore[no-untyped-def]
+    assessment = EvidenceScorer(cross_encoder).assess("Who won the Aurora prize in 2023?", PRIZES)
+    assert assessment.refused
+    assert assessment.refused_reason == CONSTRAINT_MISMATCH
+
+
+# ----- what an answer may show -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("> Note: The borrow checker runs at compile time.", "The borrow checker runs at compile time."),
+        ('<Listing number="15-7" file-name="src/main.rs"> Box<T> points to the heap.', "Box<T> points to the heap."),
+        ("- **Warning:** never unwrap in a library.", "never unwrap in a library."),
+        ("1. Install the toolchain first.", "Install the toolchain first."),
+    ],
+)
+def test_markup_is_never_part_of_an_answer_sentence(raw: str, clean: str) -> None:
+    assert clean_sentence(raw) == clean
+
+
+def test_headings_and_code_are_never_answer_sentences() -> None:
+    from ragcli.generation.extractive import lexical_sentences
+
+    text = "## Ownership rules\n\n```rust\nlet s = String::from(\"hello\");\n```\n\nEach value in Rust has an owner."
+    sentences = [s.text for s in lexical_sentences("What are the ownership rules in Rust?", [_item(1, text)])]
+    assert sentences == ["Each value in Rust has an owner."]
+
+
+def test_a_sentence_that_points_back_brings_the_one_before_it() -> None:
+    item = _item(1, "Ferris is the unofficial mascot of Rust. It is a crab with a friendly smile.")
+    best = SentenceEvidence(1, 0, "It is a crab with a friendly smile.", 1.0, score=3.0)
+    answer = ExtractiveGenerator().compose([best], [item]).answer
+    assert answer == "Ferris is the unofficial mascot of Rust. [1] It is a crab with a friendly smile. [1]"
+
+
+# ----- citations checked after generation ---------------------------------------------------------
+def test_citations_are_verified_against_the_cited_passage() -> None:
+    context = [_item(1, "Warsaw is the capital of Poland and has 1.8 million inhabitants."),
+               _item(2, "Krakow was the royal capital until 1596.")]
+    share, unsupported = verify_citations(
+        "Warsaw is the capital of Poland [1]. It has 1.8 million inhabitants [1]. "
+        "Krakow has 4 million inhabitants [2].",
+        context,
+    )
+    assert unsupported == ["Krakow has 4 million inhabitants ."] or len(unsupported) == 1
+    assert share == pytest.approx(2 / 3, abs=1e-3)
+
+
+def test_a_sentence_citing_the_wrong_passage_is_unsupported() -> None:
+    context = [_item(1, "Warsaw is the capital of Poland."), _item(2, "Rust has no garbage collector.")]
+    share, unsupported = verify_citations("Warsaw is the capital of Poland [2].", context)
+    assert share == 0.0 and len(unsupported) == 1
+
+
+# ----- the corpus journal -------------------------------------------------------------------------
+def test_an_open_generation_is_not_settled(tmp_path: Path) -> None:
+    journal = CorpusJournal(tmp_path / "corpus.sqlite3")
+    assert journal.settled() == 0
+    journal.record(["doc-a"], {"aurora", "prize"})
+    assert journal.current() == 1
+    assert journal.settled() == 0  # an ingest is writing generation 1
+    journal.finish()
+    assert journal.settled() == 1
+
+
+def test_new_documents_are_found_by_the_words_they_hold(tmp_path: Path) -> None:
+    journal = CorpusJournal(tmp_path / "corpus.sqlite3")
+    journal.record(["doc-a"], {"aurora", "prize"})
+    journal.finish()
+    later = CorpusJournal(tmp_path / "corpus.sqlite3")
+    later.record(["doc-b"], {"symphony", "quartet"})
+    later.finish()
+    assert later.terms_changed_since(1, [term_hash("quartet")])
+    assert not later.terms_changed_since(1, [term_hash("aurora")])
+    assert not later.terms_changed_since(2, [term_hash("quartet")])
+
+
+def test_a_killed_runs_generation_is_closed_by_the_next_run(tmp_path: Path) -> None:
+    killed = CorpusJournal(tmp_path / "corpus.sqlite3")
+    killed.record(["doc-a"], {"aurora"})  # never finished
+    nxt = CorpusJournal(tmp_path / "corpus.sqlite3")
+    assert nxt.settled() == 0
+    nxt.finish()
+    assert nxt.settled() == 1
+
+
+# ----- end to end: the never-stale rule through the CLI, in real processes -----------------------------
+def _cli(home: Path, *args: str) -> dict:  # type: ignore[type-arg]
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"RAGCLI_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "ragcli", *args], env=env, capture_output=True, text=True, timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if "--json" in args else {}
+
+
+AURORA_2019 = "In 2019 the Aurora composition prize was won by Ken Adams for his first symphony."
+
+
+@pytest.mark.slow
+def test_a_refusal_is_not_served_after_the_answer_arrives(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "garden.md").write_text("# Garden\n\nTomatoes need six hours of sun a day and regular water.\n")
+    home = tmp_path / "state"
+    _cli(home, "ingest", str(docs), "--json")
+    question = "Who won the Aurora composition prize in 2019?"
+    first = _cli(home, "ask", question, "--json")
+    assert first["refused"] and first["refused_reason"]
+    again = _cli(home, "ask", question, "--json")
+    assert again["cache"] == "exact" and again["refused"]  # unchanged corpus: the refusal may be served
+
+    (docs / "prize.md").write_text(f"# Aurora composition prize\n\n{AURORA_2019}\n")
+    _cli(home, "ingest", str(docs), "--json")
+    answered = _cli(home, "ask", question, "--json")
+    assert answered["cache"] is None
+    assert not answered["refused"] and "Ken Adams" in answered["answer"]
+
+
+@pytest.mark.slow
+def test_a_new_document_that_could_join_the_candidates_invalidates_a_cached_answer(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "prize.md").write_text(f"# Aurora composition prize\n\n{AURORA_2019}\n")
+    home = tmp_path / "state"
+    _cli(home, "ingest", str(docs), "--json")
+    question = "Who won the Aurora composition prize in 2019?"
+    assert not _cli(home, "ask", question, "--json")["refused"]
+    assert _cli(home, "ask", question, "--json")["cache"] == "exact"
+
+    # A document sharing no word with the question cannot enter its candidates: still served.
+    (docs / "garden.md").write_text("# Garden\n\nTomatoes need six hours of sun a day and regular water.\n")
+    _cli(home, "ingest", str(docs), "--json")
+    assert _cli(home, "ask", question, "--json")["cache"] == "exact"
+
+    # One about the prize could: the next ask searches again and sees the correction.
+    (docs / "correction.md").write_text(
+        "# Correction\n\nThe 2019 Aurora composition prize was withdrawn from Ken Adams and given to Lena Fox.\n"
+    )
+    _cli(home, "ingest", str(docs), "--json")
+    fresh = _cli(home, "ask", question, "--json")
+    assert fresh["cache"] is None
+
+
+# ----- the gate in front of an LLM provider ------------------------------------------------------------
+@pytest.mark.slow
+def test_a_refused_question_costs_no_generation_call(llm, docs_tree: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from ragcli.ingest.pipeline import Ingestor
+    from ragcli.query import QueryEngine
+    from tests.conftest import LLM_KEY_ENV, make_settings
+
+    settings = make_settings(
+        tmp_path / "state",
+        RAGCLI_GENERATION__PROVIDER="openai",
+        RAGCLI_GENERATION__BASE_URL=llm.base_url,
+        RAGCLI_GENERATION__API_KEY_ENV=LLM_KEY_ENV,
+        RAGCLI_GENERATION__MODEL="smollm2",
+        RAGCLI_GENERATION__MAX_TOKENS="24",
+    )
+    Ingestor(settings).run([docs_tree])
+    engine = QueryEngine(settings)
+    before = llm.requests
+    refused = engine.ask("What is the capital of France?")
+    assert refused.refused and refused.refused_reason
+    assert llm.requests == before
+    answered = engine.ask("What does error code E23 mean?")
+    assert not answered.refused
+    assert llm.requests == before + 1
+    assert answered.citations_verified is None or 0.0 <= answered.citations_verified <= 1.0
