@@ -113,6 +113,7 @@ def collect_devset(args: argparse.Namespace) -> None:
                 "retrieve_ms": round((t1 - t0) * 1000, 1), "evidence_ms": round((t2 - t1) * 1000, 1),
                 "doc_ranks": [Path(it.passage.source).name for it in items],
                 "gold_in_context": _contains(" ".join(it.text for it in items), q["answers"]) if q.get("answers") else None,
+                "items": [{"n": it.n, "title": it.passage.title, "text": it.text} for it in items],
                 "sentences": [
                     {"n": s.n, "rank": s.item_rank, "text": s.text, "lexical": s.lexical, "relevance": s.relevance,
                      "numbers": s.numbers, "names": s.names, "answer_type": s.answer_type,
@@ -164,8 +165,11 @@ def collect(args: argparse.Namespace) -> None:
     answerable = [q for q in squad_q if q["answerable"]][: args.limit // 2]
     impossible = [q for q in squad_q if not q["answerable"]][: args.limit // 2]
     sets: list[tuple[Any, list[dict[str, Any]]]] = []
+    if args.skip_answerable:  # collected by an earlier run (the file is appended to)
+        answerable = []
+    negatives = negq[: args.limit // 3]
+    sets.append((_index(work / "negrej", negdocs), negatives))
     sets.append((_index(work / "squad", docs), answerable + impossible))
-    sets.append((_index(work / "negrej", negdocs), negq[: args.limit // 3]))
 
     rust = Path(args.rust)
     chapters = sorted(rust.glob("*.md"))[: args.rust_files]
@@ -187,7 +191,7 @@ def collect(args: argparse.Namespace) -> None:
     if rust_docs:
         sets.append((_index(work / "rust", rust_docs), offtopic + incorpus[:150]))
 
-    out = open(args.out, "w")  # noqa: SIM115
+    out = open(args.out, "a")  # noqa: SIM115
     for settings, qs in sets:
         engine = QueryEngine(settings)
         scorer = EvidenceScorer(engine.reranker)
@@ -205,6 +209,7 @@ def collect(args: argparse.Namespace) -> None:
                 "evidence_ms": round((t2 - t1) * 1000, 1),
                 "doc_ranks": docs_ranked,
                 "gold_in_context": _contains(" ".join(it.text for it in items), q["golds"]) if q["golds"] else None,
+                "items": [{"n": it.n, "title": it.passage.title, "text": it.text} for it in items],
                 "sentences": [
                     {"n": s.n, "rank": s.item_rank, "text": s.text, "lexical": s.lexical, "relevance": s.relevance,
                      "numbers": s.numbers, "names": s.names, "answer_type": s.answer_type,
@@ -220,6 +225,70 @@ def collect(args: argparse.Namespace) -> None:
 
 # ----- analysis -------------------------------------------------------------------------------------
 FEATURES = ("relevance", "lexical", "numbers", "names", "answer_type")
+
+
+DOC_FOLDERS = [Path("/tmp/ragcli-gate-study/squad/corpus"), Path("/tmp/ragcli-gate-study/negrej/corpus"),
+               Path("/tmp/ragcli-devsets/rgb/docs"), Path("/tmp/ragcli-devsets/rust-book/docs")]
+
+
+def _passage_text(row: dict[str, Any], n: int) -> str | None:
+    """The text the sentence came from: the stored context item, or (older rows) its document file."""
+    for item in row.get("items", []):
+        if item["n"] == n:
+            return str(item["text"])
+    ranks = row.get("doc_ranks") or []
+    if not 0 < n <= len(ranks):
+        return None
+    name = ranks[n - 1]
+    kind_folder = {"negrej": "negrej"}.get(row["kind"])
+    for folder in DOC_FOLDERS:
+        if kind_folder and kind_folder not in str(folder):
+            continue
+        for candidate in (folder / name, folder / f"{name}.md"):
+            if candidate.is_file():
+                return candidate.read_text(encoding="utf-8", errors="replace")
+    return None
+
+
+_CE: Any = None
+
+
+def rescore_pointing_back(rows: list[dict[str, Any]]) -> int:
+    """Relevance of sentences that point back, read with the sentence before them (as shipped now);
+    rows collected before that change stored the sentence's own score."""
+    global _CE
+    from ragcli.generation.evidence import SentenceEvidence, relevance_text
+    from ragcli.generation.extractive import points_back
+
+    if _CE is None:
+        from ragcli.config import RerankConfig
+        from ragcli.rerank.onnx import OnnxCrossEncoder
+
+        _CE = OnnxCrossEncoder.from_config(RerankConfig())  # type: ignore[call-arg]
+    done = 0
+    for row in rows:
+        todo = [s for s in row["sentences"] if s.get("previous") and points_back(s["text"]) and not s.get("windowed")]
+        if not todo:
+            continue
+        texts = [relevance_text(SentenceEvidence(0, 0, s["text"], 0.0, previous=s["previous"])) for s in todo]
+        for s, score in zip(todo, _CE.score(row["question"], texts), strict=True):
+            s["relevance"], s["windowed"] = score, True
+            done += 1
+    return done
+
+
+def recompute_constraints(row: dict[str, Any]) -> None:
+    """Constraint signals with the current code (they are cheap; the cross-encoder's are stored)."""
+    from ragcli.generation.evidence import _type_present, number_agreement, profile_question
+    from ragcli.generation.extractive import previous_sentence
+
+    profile = profile_question(row["question"])
+    for s in row["sentences"]:
+        text = _passage_text(row, s["n"])
+        previous = previous_sentence(text, s["text"]) if text else None
+        s["previous"] = previous
+        s["numbers"], s["leans"] = number_agreement(profile, s["text"], previous)
+        s["answer_type"] = _type_present(profile, s["text"])
 
 
 def _signals(s: dict[str, Any]) -> dict[str, float]:
@@ -251,7 +320,7 @@ def _fit(xs: list[list[float]], ys: list[int], l2: float = 0.01, steps: int = 30
     return [float(v) for v in w]
 
 
-POSITIVE = {"squad", "incorpus", "in_corpus", "rgb_answerable", "squad_answerable"}
+POSITIVE = {"squad", "squad+", "incorpus", "in_corpus", "rgb_answerable", "squad_answerable"}
 
 
 def _half(row: dict[str, Any], index: int) -> str:
@@ -268,6 +337,10 @@ def analyse(args: argparse.Namespace) -> None:
     from ragcli.generation.evidence import DEFAULT_MIN_CONFIDENCE, GATE_WEIGHTS, SELECTION_WEIGHTS, logistic
 
     rows = [json.loads(line) for path in args.features for line in Path(path).read_text().splitlines()]
+    for row in rows:
+        recompute_constraints(row)
+    if args.rescore:
+        print("rescored sentences that point back:", rescore_pointing_back(rows))
     counters: dict[str, int] = {}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
@@ -313,6 +386,34 @@ def analyse(args: argparse.Namespace) -> None:
             print(f"    B {kind:16s} shipped {hit_rate(rs, SELECTION_WEIGHTS):.3f} (n={len(rs)})")
     chosen = selections[scored[0][1]] if args.use_best_selection else SELECTION_WEIGHTS
 
+    # the composed answer (ExtractiveGenerator.compose): gold contained, for answerable questions
+    def composed(r: dict[str, Any], w: dict[str, float], margin: float) -> str:
+        from ragcli.generation.evidence import linear
+        from ragcli.generation.extractive import points_back
+
+        ranked = sorted(r["sentences"], key=lambda s: (-linear(w, _signals(s)), s["rank"]))
+        if not ranked:
+            return ""
+        top = linear(w, _signals(ranked[0]))
+        picked = [ranked[0]] + [s for s in ranked[1:2] if linear(w, _signals(s)) >= top - margin]
+        parts: list[str] = []
+        for s in picked:
+            if s.get("previous") and (points_back(s["text"]) or s.get("leans")):
+                parts.append(s["previous"])
+            parts.append(s["text"])
+        return " ".join(dict.fromkeys(parts))
+
+    print("\ngold contained in the composed answer, all answerable questions of half B (context misses count)")
+    for margin in (0.0, 0.5, 1.0, 2.0, 3.0, 99.0):
+        cells = []
+        for kind in sorted(k for k in {k for k, _ in groups} if k in POSITIVE):
+            rs = [r for r in groups.get((kind, "B"), []) if r["golds"]]
+            if rs:
+                hit = sum(_contains(composed(r, chosen, margin), r["golds"]) for r in rs) / len(rs)
+                words = statistics.mean(len(composed(r, chosen, margin).split()) for r in rs)
+                cells.append(f"{kind} {hit:.3f} ({words:.0f} words)")
+        print(f"  margin {margin:5.1f}: " + "   ".join(cells))
+
     # 2. the gate: logistic regression of answerable vs not on the best sentence's signals, fit on A
     def features(r: dict[str, Any]) -> list[float]:
         best = _best(r, chosen)
@@ -354,6 +455,7 @@ def main() -> None:
     c.add_argument("--work", default="/tmp/ragcli-gate-study")
     c.add_argument("--limit", type=int, default=1200)
     c.add_argument("--out", required=True)
+    c.add_argument("--skip-answerable", action="store_true")
     d = sub.add_parser("devset")
     d.add_argument("devset", help="a folder written by benchmarks/build_answer_devsets.py")
     d.add_argument("--work", default="/tmp/ragcli-gate-study")
@@ -362,6 +464,7 @@ def main() -> None:
     a = sub.add_parser("analyse")
     a.add_argument("features", nargs="+")
     a.add_argument("--use-best-selection", action="store_true")
+    a.add_argument("--rescore", action="store_true", help="re-run the cross-encoder where the shipped input changed")
     args = parser.parse_args()
     if args.cmd == "devset":
         collect_devset(args)

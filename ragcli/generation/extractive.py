@@ -40,7 +40,7 @@ MAX_SENTENCES = 3
 # A further sentence joins the answer only if it scores nearly as well as the best one.
 FOLLOWER_RATIO = 0.9
 # A second evidence sentence joins the answer when its selection score is this close to the best one's.
-SECOND_SENTENCE_MARGIN = 0.5
+SECOND_SENTENCE_MARGIN = 2.0
 # Weight of the embedding similarity when an embedder is given; lexical overlap keeps the rest.
 EMBEDDING_WEIGHT = 0.5
 # Codes and model numbers ("E23", "AM5", "v3") pin a question down more than any word: weigh them more.
@@ -66,6 +66,7 @@ _WORD = re.compile(r"\w+(?:'\w+)?")
 _MARKUP_PREFIX = re.compile(r"^(?:#{1,6}\s+|[-*+•]\s+|\d{1,3}[.)]\s+)")
 # Lines that are layout, not statements: headings, fenced or indented code, table rows, rules.
 _NOT_PROSE = re.compile(r"^(?:[ ]{0,3}#{1,6}(?:\s|$)|```|~~~|[ ]{4}|\t|\||[-=_*~]{3,}\s*$)")
+_HEADING_LINE = re.compile(r"^[ ]{0,3}#{1,6}\s+\S")
 # An HTML/XML tag, not a generic type: `Box<T>` has a word right before its "<".
 _TAG = re.compile(r"(?<!\w)</?[A-Za-z][\w:-]*(?:\s+[^<>]*)?/?>")
 _FENCED_CODE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,}).*?(?:^[ ]{0,3}\1[ \t]*$|\Z)", re.M | re.S)
@@ -85,6 +86,8 @@ class ScoredSentence:
     item_rank: int
     n: int
     text: str
+    heading: str | None = None
+    """The heading this sentence stands under within its passage ("E23: GPS fix timeout")."""
 
 
 class ExtractiveGenerator:
@@ -125,24 +128,23 @@ class ExtractiveGenerator:
             on_token(result.answer)
         return result
 
-    def compose(self, evidence: Sequence[Any], context: Sequence[ContextItem]) -> Generation:
+    def compose(self, evidence: Sequence[Any]) -> Generation:
         """The answer from the answerability gate's ranked evidence (`ragcli.generation.evidence`).
 
-        The best sentence, with the sentence before it when it opens with a word that points back
-        ("It", "This", "They" …) and so reads unclear alone, and a second sentence when it scores
-        nearly as well as the best one. Each sentence keeps its citation."""
+        The best sentence, and a second one when it scores nearly as well; each comes with the sentence
+        before it when it cannot stand alone: it opens with a word that points back ("It", "This" …)
+        or the question's year or number is only in that sentence. Each keeps its citation."""
         if not evidence:
             return Generation(REFUSAL, [], True, 0, 0, self.model)
-        items = {item.n: item for item in context}
         best = evidence[0]
+        chosen = [best] + [s for s in evidence[1:2] if s.score >= best.score - SECOND_SENTENCE_MARGIN]
         parts: list[tuple[str, int]] = []
-        previous = _previous_sentence(items[best.n].text, best.text) if _points_back(best.text) else None
-        if previous:
-            parts.append((previous, best.n))
-        parts.append((best.text, best.n))
-        for other in evidence[1:2]:
-            if other.score >= best.score - SECOND_SENTENCE_MARGIN and other.text not in (p for p, _ in parts):
-                parts.append((other.text, other.n))
+        for sentence in chosen:
+            if sentence.previous and (points_back(sentence.text) or sentence.leans_on_previous):
+                parts.append((sentence.previous, sentence.n))
+            text = f"{sentence.heading} — {sentence.text}" if getattr(sentence, "heading_needed", False) else sentence.text
+            parts.append((text, sentence.n))
+        parts = list(dict.fromkeys(parts))  # a second sentence's predecessor may be the first one
         answer = " ".join(f"{text} [{n}]" for text, n in parts)
         return Generation(answer, list(dict.fromkeys(n for _, n in parts)), False, 0, 0, self.model)
 
@@ -161,7 +163,7 @@ class ExtractiveGenerator:
         if self.embedder is None or not scored:
             return scored
         mixed = self._mix_in_embeddings(question, [s.text for s in scored], [s.score for s in scored])
-        return [ScoredSentence(m, s.item_rank, s.n, s.text) for s, m in zip(scored, mixed, strict=True)]
+        return [ScoredSentence(m, s.item_rank, s.n, s.text, s.heading) for s, m in zip(scored, mixed, strict=True)]
 
     def _mix_in_embeddings(self, question: str, texts: list[str], lexical: list[float]) -> list[float]:
         if self.embedder is None:
@@ -181,11 +183,13 @@ def lexical_sentences(question: str, context: Sequence[ContextItem]) -> list[Sco
     question_terms = set(content_terms(question))
     if not candidates or not question_terms:
         return []
-    sentence_terms = [set(content_terms(text)) for _, _, text in candidates]
+    # A sentence is read with the heading it stands under: "E23: GPS fix timeout" names what its
+    # sentences are about, though none of them repeats "E23".
+    sentence_terms = [set(content_terms(f"{heading or ''} {text}")) for _, _, text, heading in candidates]
     idf = _inverse_frequencies(sentence_terms)
     return [
-        ScoredSentence(_coverage(question_terms, terms, idf), rank, n, text)
-        for (rank, n, text), terms in zip(candidates, sentence_terms, strict=True)
+        ScoredSentence(_coverage(question_terms, terms, idf), rank, n, text, heading)
+        for (rank, n, text, heading), terms in zip(candidates, sentence_terms, strict=True)
         # A sentence made only of the question's own words cannot tell anything new.
         if len(terms - question_terms) >= 2
     ]
@@ -226,15 +230,19 @@ def _undouble(word: str) -> str:
     return word
 
 
-def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int, str]]:
+def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int, str, str | None]]:
     """(rank of its item, citation number, sentence) for every distinct sentence of the context that can
     be an answer: headings, code, table rows and bare markup are not."""
     seen: set[str] = set()
     candidates = []
     for rank, item in enumerate(context):
         code = [m.span() for m in _FENCED_CODE.finditer(item.text)]
+        heading = item.passage.heading
         for start, end in sentence_spans(item.text):
             raw = item.text[start:end]
+            if _HEADING_LINE.match(raw):
+                heading = clean_sentence(raw.lstrip().lstrip("#"))
+                continue
             if _NOT_PROSE.match(raw) or any(a <= start < b for a, b in code):
                 continue
             text = clean_sentence(raw)
@@ -242,7 +250,7 @@ def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int,
             if len(_WORD.findall(text)) < MIN_ANSWER_WORDS or key in seen:
                 continue  # overlapping chunks repeat sentences
             seen.add(key)
-            candidates.append((rank, item.n, text))
+            candidates.append((rank, item.n, text, heading))
     return candidates
 
 
@@ -257,12 +265,13 @@ def clean_sentence(raw: str) -> str:
     return " ".join(text.split())
 
 
-def _points_back(sentence: str) -> bool:
+def points_back(sentence: str) -> bool:
     first = sentence.split(maxsplit=1)[0].lower().strip(",.;:") if sentence.split() else ""
     return first in _POINTING_WORDS
 
 
-def _previous_sentence(text: str, sentence: str) -> str | None:
+def previous_sentence(text: str, sentence: str) -> str | None:
+    """The prose sentence before `sentence` (as `clean_sentence` gives it) in `text`, if there is one."""
     spans = sentence_spans(text)
     cleaned = [clean_sentence(text[s:e]) for s, e in spans]
     for index, candidate in enumerate(cleaned):

@@ -473,7 +473,7 @@ class QueryEngine:
         compose = getattr(generator, "compose", None)
         if assessment is not None and compose is not None:
             # The extractive answer is the gate's own best evidence: no second scoring pass.
-            generation = compose(assessment.sentences, items)
+            generation = compose(assessment.sentences)
             if on_token is not None:
                 on_token(generation.answer)
             return generation
