@@ -147,6 +147,16 @@ def f1_score(prediction: str, gold_answers: Sequence[str]) -> float:
     return max(_token_f1(prediction, gold) for gold in _scorable_golds(gold_answers))
 
 
+def gold_in_answer(answer: str, gold_answers: Sequence[str]) -> bool:
+    """True when a normalised gold answer occurs in the normalised answer, on word boundaries.
+
+    Extractive answers are whole sentences, so exact match says little about them; containment says
+    whether the user was shown the answer at all. Golds that normalise to nothing never count.
+    """
+    text = f" {normalize_answer(answer)} "
+    return any(f" {gold} " in text for gold in (normalize_answer(g) for g in gold_answers) if gold)
+
+
 def _scorable_golds(gold_answers: Sequence[str]) -> list[str]:
     # As the official script does: answers that normalise to nothing do not count; none left means "".
     golds = [gold for gold in gold_answers if normalize_answer(gold)]

@@ -366,6 +366,8 @@ class QueryEngine:
         request_id = uuid.uuid4().hex
         started_all = time.perf_counter()
         retrieval = self.retrieve(question, options, vector)
+        if not retrieval.passages and self._filters_leave_nothing(options.filters):
+            return self._filtered_out(question, options.filters, retrieval, request_id, started_all)
         timer = _Timer()
         timer.ms.update(retrieval.timings_ms)
         degraded = list(retrieval.degraded_reasons)
@@ -480,13 +482,48 @@ class QueryEngine:
         return generator.generate(question, items, on_token=on_token)
 
     def _why_nothing_was_found(self, options: AskOptions) -> str:
-        if not options.filters.empty:
+        if self._filters_leave_nothing(options.filters):
             return "filtered_out"
         try:
             empty = self.store.count() == 0
         except Exception:  # the reason is a courtesy; the refusal stands without it
             empty = False
         return "empty_index" if empty else "no_passage"
+    # ----- filters that leave no document (issue 10, item 5) ---------------------------------------
+    def _filters_leave_nothing(self, filters: Filters) -> bool:
+        from ragcli.retrieval.filters import nothing_passes
+
+        return not filters.empty and nothing_passes(self.store, self._where(filters))
+
+    def _filtered_out(
+        self, question: str, filters: Filters, retrieval: Retrieval, request_id: str, started: float
+    ) -> AskResult:
+        """A refusal that names the filters: the question may be fine, the filters removed everything."""
+        from ragcli.retrieval.filters import FILTERED_OUT, filtered_out_answer
+
+        timings = dict(retrieval.timings_ms)
+        timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+        for stage in STAGES:
+            timings.setdefault(stage, 0.0)
+        return AskResult(
+            question=question,
+            answer=filtered_out_answer(filters),
+            citations=[],
+            degraded=bool(retrieval.degraded_reasons),
+            degraded_reason="; ".join(retrieval.degraded_reasons) or None,
+            timings_ms=timings,
+            tokens={"context_in": 0, "context_out": 0, "prompt": 0, "completion": 0},
+            request_id=request_id,
+            mode=retrieval.mode,
+            provider=self.config.generation.provider,
+            model="",
+            refused=True,
+            retrieved=0,
+            top_score=None,
+            notes=list(retrieval.notes),
+            confidence=0.0,
+            refused_reason=FILTERED_OUT,
+        )
 
     def _compress(self, question: str, passages: list[Passage]) -> tuple[list[ContextItem], int, int]:
         from ragcli.retrieval.compress import compress
