@@ -167,7 +167,7 @@ def run(folder: Path, home: Path, args: argparse.Namespace) -> dict[str, Any]:
         "overall": summarise(rows),
         "by_kind": {kind: summarise([r for r in rows if r["kind"] == kind]) for kind in kinds},
     }
-    if args.sweep:
+    if args.sweep and any(r["confidence"] is not None for r in rows):
         summary["sweep"] = sweep(rows)
     if args.details:
         with Path(args.details).open("w", encoding="utf-8") as handle:
