@@ -338,13 +338,18 @@ def eval_qa(
     provider: Annotated[
         str | None, typer.Option(help="Answer provider: extractive, local or openai.")
     ] = None,
+    details: Annotated[
+        Path | None,
+        typer.Option("--details", help="Write one JSON line per question (answer, refusal, scores) here."),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> int:
-    """Exact match and F1 on answerable questions, refusal rate on unanswerable ones."""
+    """EM, F1 and gold-in-answer rate on answerable questions, refusal rates (and their reasons) on
+    both kinds, latency p50/p95."""
     from ragcli import app as service
 
     settings = _settings({"generation.provider": provider})
-    return service.run_eval_qa(settings, file, limit=limit, json_output=json_output)
+    return service.run_eval_qa(settings, file, limit=limit, json_output=json_output, details=details)
 
 
 @eval_app.command("golden")
