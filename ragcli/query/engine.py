@@ -508,6 +508,7 @@ class QueryEngine:
         except Exception:  # the reason is a courtesy; the refusal stands without it
             empty = False
         return "empty_index" if empty else "no_passage"
+
     # ----- filters that leave no document (issue 10, item 5) ---------------------------------------
     def _filters_leave_nothing(self, filters: Filters) -> bool:
         from ragcli.retrieval.filters import nothing_passes
