@@ -43,7 +43,7 @@ _DOC_TYPE_ALIASES = [
     {"md", "markdown"},
     {"htm", "html", "xhtml"},
     {"txt", "text"},
-    {"rst", "restructuredtext", "rest"},
+    {"rst", "restructuredtext"},
     {"pdf"},
 ]
 
