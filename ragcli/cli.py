@@ -155,7 +155,11 @@ def ask(
     ] = None,
     filters: Annotated[
         list[str] | None,
-        typer.Option("--filter", help="KEY=VALUE on title, heading, doc_type, page, source (repeatable)."),
+        typer.Option(
+            "--filter",
+            help="KEY=VALUE (whole value) or KEY~TEXT (contains), case-insensitive, on title, heading, "
+            "doc_type, page, source (repeatable: same key = OR, different keys = AND).",
+        ),
     ] = None,
     sources: Annotated[
         list[str] | None, typer.Option("--source", help="Only documents whose path matches this glob.")
@@ -171,7 +175,7 @@ def ask(
     """Answer a question from the indexed documents, with citations."""
     from ragcli import app as service
     from ragcli.query import AskOptions
-    from ragcli.retrieval.filters import Filters, parse_field_filter, parse_since
+    from ragcli.retrieval.filters import Filters, parse_field_filters, parse_since
 
     settings = _settings(
         {
@@ -181,10 +185,12 @@ def ask(
             "generation.provider": provider,
         }
     )
+    exact, partial = parse_field_filters(filters or [])
     options = AskOptions(
         filters=Filters(
             sources=list(sources or []),
-            fields=[parse_field_filter(f) for f in filters or []],
+            fields=exact,
+            contains=partial,
             since=parse_since(since) if since else None,
         )
     )
@@ -332,13 +338,18 @@ def eval_qa(
     provider: Annotated[
         str | None, typer.Option(help="Answer provider: extractive, local or openai.")
     ] = None,
+    details: Annotated[
+        Path | None,
+        typer.Option("--details", help="Write one JSON line per question (answer, refusal, scores) here."),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> int:
-    """Exact match and F1 on answerable questions, refusal rate on unanswerable ones."""
+    """EM, F1 and gold-in-answer rate on answerable questions, refusal rates (and their reasons) on
+    both kinds, latency p50/p95."""
     from ragcli import app as service
 
     settings = _settings({"generation.provider": provider})
-    return service.run_eval_qa(settings, file, limit=limit, json_output=json_output)
+    return service.run_eval_qa(settings, file, limit=limit, json_output=json_output, details=details)
 
 
 @eval_app.command("golden")

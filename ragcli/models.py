@@ -71,6 +71,25 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class RawScores:
+    """Each retriever's own score for one passage, on its own scale (None: that retriever did not
+    return it). Shown under `--json` as `scores`; `retrieval.scores.display_score` reads them.
+
+    vector      cosine similarity of question and passage (−1..1)
+    keyword     BM25 (0..unbounded; depends on the question and the corpus)
+    rerank      the cross-encoder's relevance logit (about −11..+9)
+    fused       the score the fusion step ranked by; `fused_best` is the best it could have been for
+                this question (every retriever ranking the passage first), so fused / fused_best is 0..1
+    """
+
+    vector: float | None = None
+    keyword: float | None = None
+    rerank: float | None = None
+    fused: float | None = None
+    fused_best: float | None = None
+
+
+@dataclass(frozen=True)
 class Passage:
     """A retrieved chunk as it travels through fusion, reranking, compression and generation."""
 
@@ -83,6 +102,8 @@ class Passage:
     chunk_index: int
     text: str
     score: float
+    """The ranking score of the stage that last ordered the passages (scale depends on the stage)."""
+    raw: RawScores = RawScores()
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from ragcli.cli import app
 from ragcli.errors import UsageError
 from ragcli.evaluation.beir import CorpusDoc
 from ragcli.evaluation.squad import (
+    Outcome,
     exact_match,
     f1_score,
+    gold_in_answer,
     is_refusal,
     load_squad,
     normalize_answer,
@@ -234,3 +238,84 @@ def test_load_errors(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match="There are no questions"):
         score_qa({}, [])
+
+
+# ----- what `eval qa` measures beyond EM/F1 (issue 10, item 7) --------------------------------------
+def test_gold_in_answer_is_normalised_containment_on_word_boundaries() -> None:
+    assert gold_in_answer("The cat sat on the mat, in 1987.", ["on the mat"])
+    assert gold_in_answer("It opened in Tromsø in 1987.", ["1987"])
+    assert gold_in_answer("Revenue was $412 million.", ["$412 million"])
+    assert gold_in_answer("Population: 12,400 people", ["12,400"])
+    assert not gold_in_answer("Dogs chase cats.", ["cat"])  # a word, not a substring
+    assert not gold_in_answer("In 19870 nothing happened.", ["1987"])
+    assert not gold_in_answer("anything at all", ["the", ""])  # golds that normalise to nothing never count
+
+
+def test_score_qa_reads_refusals_and_their_reasons_from_outcomes(mini_file: Path) -> None:
+    examples = load_squad(mini_file)
+    predictions: dict[str, str | Outcome] = {
+        # answerable, answered with a sentence holding the gold: EM 0, gold in answer
+        "c1": Outcome("The cat sat on the mat.", confidence=0.9, latency_ms=12.0, top_source="/x/Cats-0.txt"),
+        # unanswerable, refused by the pipeline with a reason, although the words do not say so
+        "c2": Outcome("Nothing answers this.", refused=True, refused_reason="no_relevant_passage", confidence=0.1),
+        # answerable, answered without the gold
+        "c3": Outcome("The cat sleeps all day."),
+        # answerable, refused in words only (a plain answer text): a false refusal of unknown reason
+        "d1": "I don't know.",
+        # unanswerable, refused because of the filters
+        "d2": Outcome(REFUSAL, refused=True, refused_reason="filtered_out"),
+    }
+    result = score_qa(predictions, examples)
+    assert result["gold_in_answer_rate"] == pytest.approx(1 / 3, abs=1e-6)  # c1 of c1, c3, d1
+    assert result["refusal_rate"] == 1.0
+    assert result["false_refusal_rate"] == pytest.approx(1 / 3, abs=1e-6)
+    assert result["refusal_by_reason"] == {"no_relevant_passage": 1, "unknown": 1, "filtered_out": 1}
+    rows = {row["id"]: row for row in result["per_question"]}
+    assert rows["c1"]["gold_in_answer"] and rows["c1"]["em"] == 0.0 and rows["c1"]["confidence"] == 0.9
+    assert rows["c1"]["gold_answers"] == ["on the mat", "the mat"] and rows["c1"]["top_source"] == "/x/Cats-0.txt"
+    assert rows["c2"]["refused"] and rows["c2"]["em"] == 1.0  # abstaining on an unanswerable one is right
+    assert rows["d1"]["refused_reason"] == "unknown" and rows["d1"]["confidence"] is None
+    assert rows["c3"]["refused_reason"] is None and not rows["c3"]["gold_in_answer"]
+
+
+def test_outcome_from_an_ask_result() -> None:
+    result = {
+        "answer": "The mat.",
+        "refused": False,
+        "citations": [{"source": "/a/Cats-0.txt"}, {"source": "/a/Dogs-0.txt"}],
+        "timings_ms": {"total": 31.5},
+    }
+    outcome = Outcome.from_result(result)
+    assert outcome == Outcome("The mat.", False, None, None, 31.5, "/a/Cats-0.txt")
+    refused = Outcome.from_result({"answer": "x", "refused": True, "refused_reason": "empty_index", "confidence": 0})
+    assert refused.refused_reason == "empty_index" and refused.confidence == 0.0 and refused.top_source is None
+
+
+def test_cli_eval_qa_reports_the_new_rates_and_writes_details(
+    mini_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGCLI_HOME", str(tmp_path / "home"))
+    details = tmp_path / "details.jsonl"
+    runner = CliRunner()
+    result = runner.invoke(app, ["eval", "qa", str(mini_file), "--json", "--details", str(details)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    for key in ("em", "f1", "gold_in_answer_rate", "refusal_rate", "false_refusal_rate", "refusal_by_reason",
+                "p50_ms", "p95_ms"):
+        assert key in data, key
+    assert 0.0 <= data["gold_in_answer_rate"] <= 1.0 and data["details"] == str(details)
+    rows = [json.loads(line) for line in details.read_text(encoding="utf-8").splitlines()]
+    answerable = [row for row in rows if row["answerable"]]
+    assert data["gold_in_answer_rate"] == pytest.approx(sum(r["gold_in_answer"] for r in answerable) / 3)
+    for row in answerable:
+        assert row["gold_in_answer"] == (not row["refused"] and gold_in_answer(row["answer"], row["gold_answers"]))
+    assert [row["id"] for row in rows] == ["c1", "c2", "c3", "d1", "d2"]
+    expected = {"id", "question", "answerable", "gold_answers", "answer", "refused", "refused_reason",
+                "confidence", "gold_in_answer", "f1", "em", "latency_ms", "top_source"}
+    assert all(expected <= set(row) for row in rows)
+    assert rows[0]["question"] == "Where did the cat sit?" and rows[0]["latency_ms"] > 0
+    assert rows[0]["top_source"].endswith(".txt") or rows[0]["top_source"].endswith(".md")
+    table = runner.invoke(app, ["eval", "qa", str(mini_file)])
+    assert table.exit_code == 0 and "gold_in_answer_rate" in table.stdout and "refusal_by_reason" in table.stdout
+    bad = runner.invoke(app, ["eval", "qa", str(mini_file), "--details", str(tmp_path / "no" / "such" / "d.jsonl")])
+    assert bad.exit_code == 2 and "not a folder" in bad.stderr

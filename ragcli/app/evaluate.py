@@ -77,11 +77,15 @@ def _print_comparison(variants: dict[str, dict[str, Any]], title: str) -> None:
     stdout.print(table)
 
 
-def run_eval_qa(settings: Settings, path: Path, *, limit: int | None, json_output: bool) -> int:
+def run_eval_qa(
+    settings: Settings, path: Path, *, limit: int | None, json_output: bool, details: Path | None = None
+) -> int:
     from ragcli.evaluation.harness import evaluate_squad
 
     with observer_for(json_output) as observer, query_progress("Questions", json_output) as progress:
-        result = evaluate_squad(settings, path, limit=limit, progress=progress, observer=observer)
+        result = evaluate_squad(
+            settings, path, limit=limit, progress=progress, observer=observer, details=details
+        )
     if json_output:
         print_json(result)
         return EXIT_OK
@@ -92,6 +96,7 @@ def run_eval_qa(settings: Settings, path: Path, *, limit: int | None, json_outpu
         "unanswerable",
         "em",
         "f1",
+        "gold_in_answer_rate",
         "refusal_rate",
         "false_refusal_rate",
         "hit_rate",
@@ -102,7 +107,13 @@ def run_eval_qa(settings: Settings, path: Path, *, limit: int | None, json_outpu
         table.add_row(
             key, "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
         )
+    reasons = result.get("refusal_by_reason") or {}
+    table.add_row(
+        "refusal_by_reason", ", ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items())) or "none"
+    )
     stdout.print(table)
+    if details is not None:
+        stderr.print(f"Per-question details: {details}", markup=False, highlight=False)
     return EXIT_OK
 
 

@@ -141,9 +141,11 @@ def evaluate_squad(
     rerank: bool | None = None,
     progress: Progress | None = None,
     observer: IngestObserver | None = None,
+    details: Path | None = None,
 ) -> dict[str, Any]:
+    """SQuAD 2.0 through the full `ask`; `details` gets one JSON line per question (squad.write_details)."""
     from ragcli.evaluation.beir import corpus_id_for_source
-    from ragcli.evaluation.squad import load_squad, paragraph_documents, score_qa
+    from ragcli.evaluation.squad import Outcome, load_squad, paragraph_documents, score_qa, write_details
     from ragcli.query import AskOptions, QueryEngine
 
     examples = load_squad(path)
@@ -151,18 +153,20 @@ def evaluate_squad(
     build_index(own, paragraph_documents(examples), observer)
     chosen = _balanced(examples, limit) if limit else list(examples)
     engine = QueryEngine(own)
-    predictions: dict[str, str] = {}
+    predictions: dict[str, str | Outcome] = {}
     contexts: dict[str, list[str]] = {}
     latencies: list[float] = []
     for done, example in enumerate(chosen, 1):
         result = engine.ask(example.question, AskOptions(mode=mode, rerank=rerank))
-        predictions[example.question_id] = result.answer
+        predictions[example.question_id] = Outcome.from_result(result.to_json())
         contexts[example.question_id] = [corpus_id_for_source(c["source"]) for c in result.citations]
         latencies.append(result.timings_ms["total"])
         if progress:
             progress(done, len(chosen))
     scores = score_qa(predictions, chosen, contexts)
-    scores.pop("per_question", None)
+    rows = scores.pop("per_question", [])
+    if details is not None:
+        write_details(rows, details)
     from ragcli.evaluation.runner import latency_summary
 
     return {
@@ -172,6 +176,7 @@ def evaluate_squad(
         "fingerprint": _fingerprint(own),
         **scores,
         **latency_summary(latencies),
+        **({"details": str(details)} if details is not None else {}),
     }
 
 

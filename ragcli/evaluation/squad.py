@@ -147,6 +147,16 @@ def f1_score(prediction: str, gold_answers: Sequence[str]) -> float:
     return max(_token_f1(prediction, gold) for gold in _scorable_golds(gold_answers))
 
 
+def gold_in_answer(answer: str, gold_answers: Sequence[str]) -> bool:
+    """True when a normalised gold answer occurs in the normalised answer, on word boundaries.
+
+    Extractive answers are whole sentences, so exact match says little about them; containment says
+    whether the user was shown the answer at all. Golds that normalise to nothing never count.
+    """
+    text = f" {normalize_answer(answer)} "
+    return any(f" {gold} " in text for gold in (normalize_answer(g) for g in gold_answers) if gold)
+
+
 def _scorable_golds(gold_answers: Sequence[str]) -> list[str]:
     # As the official script does: answers that normalise to nothing do not count; none left means "".
     golds = [gold for gold in gold_answers if normalize_answer(gold)]
@@ -213,16 +223,48 @@ def is_refusal(answer: str) -> bool:
 
 
 # ----- scoring a run ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    """What `ask` returned for one question, as far as scoring needs it."""
+
+    answer: str
+    refused: bool = False
+    """The pipeline's own refusal flag; an answer whose words refuse counts as refused too."""
+    refused_reason: str | None = None
+    confidence: float | None = None
+    latency_ms: float | None = None
+    top_source: str | None = None
+
+    @classmethod
+    def from_result(cls, result: Mapping[str, Any]) -> Outcome:
+        """From an ask result (`AskResult.to_json()`); fields a pipeline does not report stay None."""
+        citations = result.get("citations") or []
+        confidence = result.get("confidence")
+        return cls(
+            answer=str(result.get("answer") or ""),
+            refused=bool(result.get("refused")),
+            refused_reason=result.get("refused_reason"),
+            confidence=None if confidence is None else float(confidence),
+            latency_ms=(result.get("timings_ms") or {}).get("total"),
+            top_source=citations[0].get("source") if citations else None,
+        )
+
+
 def score_qa(
-    predictions: Mapping[str, str],
+    predictions: Mapping[str, str | Outcome],
     examples: Sequence[SquadExample],
     retrieved: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
-    """Scores of `predictions` ({question id: answer}) on `examples`.
+    """Scores of `predictions` ({question id: answer text or Outcome}) on `examples`.
 
     em, f1            means over the answerable questions; a refused answer scores 0 on both
+    gold_in_answer_rate share of the answerable questions whose answer contains a normalised gold
+                      answer (`gold_in_answer`); a refusal contains none. Extractive answers are whole
+                      sentences, so this says more about them than EM does
     refusal_rate      share of the unanswerable questions refused (the good kind of refusal)
     false_refusal_rate share of the answerable questions refused
+    refusal_by_reason {refused_reason: count} over every refused question; "unknown" when the answer
+                      gave no reason (a plain answer text, or a pipeline without reasons)
     overall_em/_f1    the official SQuAD 2.0 figure: over all questions, a refusal scoring 1 on an
                       unanswerable question and 0 on an answerable one
     hit_rate          with `retrieved` ({question id: paragraph ids retrieved}): share of the questions
@@ -242,8 +284,10 @@ def score_qa(
     return {
         "em": _mean(row["em"] for row in answerable),
         "f1": _mean(row["f1"] for row in answerable),
+        "gold_in_answer_rate": _mean(float(row["gold_in_answer"]) for row in answerable),
         "refusal_rate": _mean(float(row["refused"]) for row in unanswerable),
         "false_refusal_rate": _mean(float(row["refused"]) for row in answerable),
+        "refusal_by_reason": dict(Counter(row["refused_reason"] for row in rows if row["refused"])),
         "overall_em": _mean(row["em"] for row in rows),
         "overall_f1": _mean(row["f1"] for row in rows),
         "hit_rate": _mean(float(hit) for hit in hits),
@@ -256,10 +300,14 @@ def score_qa(
 
 
 def _score_one(
-    example: SquadExample, predictions: Mapping[str, str], retrieved: Mapping[str, Sequence[str]] | None
+    example: SquadExample,
+    predictions: Mapping[str, str | Outcome],
+    retrieved: Mapping[str, Sequence[str]] | None,
 ) -> dict[str, Any]:
-    prediction = predictions.get(example.question_id, "")
-    refused = is_refusal(prediction)
+    given = predictions.get(example.question_id, "")
+    outcome = given if isinstance(given, Outcome) else Outcome(answer=given)
+    prediction = outcome.answer
+    refused = outcome.refused or is_refusal(prediction)
     # A refusal is an abstention: scored as the empty answer, never by its words' overlap with the gold.
     scored = "" if refused else prediction
     answerable = not example.is_impossible
@@ -268,13 +316,32 @@ def _score_one(
         hit = example.context_id in retrieved[example.question_id]
     return {
         "id": example.question_id,
+        "question": example.question,
         "answerable": answerable,
+        "gold_answers": list(example.answers),
+        "answer": prediction,
         "refused": refused,
+        "refused_reason": (outcome.refused_reason or "unknown") if refused else None,
+        "confidence": outcome.confidence,
+        "gold_in_answer": answerable and not refused and gold_in_answer(prediction, example.answers),
         # On an unanswerable question the official score is 1 for abstaining, else 0.
         "em": exact_match(scored, example.answers) if answerable else float(refused),
         "f1": f1_score(scored, example.answers) if answerable else float(refused),
+        "latency_ms": outcome.latency_ms,
+        "top_source": outcome.top_source,
         "hit": hit,
     }
+
+
+def write_details(rows: Sequence[Mapping[str, Any]], path: str | Path) -> int:
+    """One JSON line per question (score_qa's per_question rows) for `ragcli eval qa --details`."""
+    file = Path(path)
+    if file.parent and not file.parent.is_dir():
+        raise UsageError(f"Cannot write {file}: {file.parent} is not a folder.", hint="Give a path in an existing folder.")
+    with file.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return len(rows)
 
 
 def _mean(values: Any) -> float | None:

@@ -275,16 +275,21 @@ class QueryEngine:
         started = time.perf_counter()
         fetch = max(cfg.candidates, k, self.config.rerank.top_n if use_rerank else 0)
         rankings: list[list[Passage]] = []
+        kinds: list[str] = []  # "vector" or "keyword", per ranking: for the raw scores of each citation
         try:
             if vector is not None:
                 rankings.append(store.vector_search(vector, fetch, where))
+                kinds.append("vector")
             if mode in ("keyword", "hybrid"):
                 rankings.append(store.keyword_search(question, fetch, where))
+                kinds.append("keyword")
             for extra in extra_queries:
                 if vector is not None:
                     rankings.append(store.vector_search(self.embed_query(extra), fetch, where))
+                    kinds.append("vector")
                 if mode in ("keyword", "hybrid"):
                     rankings.append(store.keyword_search(extra, fetch, where))
+                    kinds.append("keyword")
         except Exception as exc:
             raise StoreError(
                 f"The index at {store.uri} cannot be searched: {error_reason(exc)}",
@@ -303,6 +308,7 @@ class QueryEngine:
                 fused = weighted_fusion(rankings[0], rankings[1], cfg.vector_weight)
         else:
             fused = rankings[0] if rankings else []
+        fused = self._with_raw_scores(fused, rankings, kinds)
         timer.record("retrieve", started)
         candidates = len(fused)
 
@@ -319,6 +325,16 @@ class QueryEngine:
             timer.record("rerank", started)
         candidate_docs = list(dict.fromkeys(p.doc_id for p in fused))
         return Retrieval(fused[:k], mode, timer.ms, degraded, notes, candidates, candidate_docs)
+
+    def _with_raw_scores(
+        self, fused: list[Passage], rankings: list[list[Passage]], kinds: list[str]
+    ) -> list[Passage]:
+        """Each passage's own vector/keyword scores and its fused score's best case (issue 10, item 6)."""
+        from ragcli.retrieval.scores import attach_raw_scores
+
+        cfg = self.config.retrieval
+        fusion = "rrf" if len(rankings) > 2 else (cfg.fusion if len(rankings) == 2 else None)
+        return attach_raw_scores(fused, rankings, kinds, fusion=fusion, rrf_k=cfg.rrf_k)
 
     def _expanded_queries(self, question: str, timer: _Timer, notes: list[str]) -> list[str]:
         """Extra queries from the LLM (rewrite, multi-query); none without an LLM, said in the notes."""
@@ -348,6 +364,9 @@ class QueryEngine:
 
         inject_fault("reranker")
         scores = self.reranker.score(question, [p.text for p in passages])
+        from ragcli.retrieval.scores import with_rerank_scores
+
+        passages = with_rerank_scores(passages, scores)
         blend = self.config.rerank.blend
         if blend > 0:
             return blend_rankings(passages, scores, blend)
@@ -366,6 +385,8 @@ class QueryEngine:
         request_id = uuid.uuid4().hex
         started_all = time.perf_counter()
         retrieval = self.retrieve(question, options, vector)
+        if not retrieval.passages and self._filters_leave_nothing(options.filters):
+            return self._filtered_out(question, options.filters, retrieval, request_id, started_all)
         timer = _Timer()
         timer.ms.update(retrieval.timings_ms)
         degraded = list(retrieval.degraded_reasons)
@@ -430,7 +451,7 @@ class QueryEngine:
             model=model,
             refused=refused,
             retrieved=len(retrieval.passages),
-            top_score=retrieval.passages[0].score if retrieval.passages else None,
+            top_score=_display_score(retrieval.passages[0]) if retrieval.passages else None,
             notes=notes,
             confidence=_confidence(assessment, items),
             refused_reason=verdict.reason if refused else None,
@@ -480,13 +501,49 @@ class QueryEngine:
         return generator.generate(question, items, on_token=on_token)
 
     def _why_nothing_was_found(self, options: AskOptions) -> str:
-        if not options.filters.empty:
+        if self._filters_leave_nothing(options.filters):
             return "filtered_out"
         try:
             empty = self.store.count() == 0
         except Exception:  # the reason is a courtesy; the refusal stands without it
             empty = False
         return "empty_index" if empty else "no_passage"
+
+    # ----- filters that leave no document (issue 10, item 5) ---------------------------------------
+    def _filters_leave_nothing(self, filters: Filters) -> bool:
+        from ragcli.retrieval.filters import nothing_passes
+
+        return not filters.empty and nothing_passes(self.store, self._where(filters))
+
+    def _filtered_out(
+        self, question: str, filters: Filters, retrieval: Retrieval, request_id: str, started: float
+    ) -> AskResult:
+        """A refusal that names the filters: the question may be fine, the filters removed everything."""
+        from ragcli.retrieval.filters import FILTERED_OUT, filtered_out_answer
+
+        timings = dict(retrieval.timings_ms)
+        timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+        for stage in STAGES:
+            timings.setdefault(stage, 0.0)
+        return AskResult(
+            question=question,
+            answer=filtered_out_answer(filters),
+            citations=[],
+            degraded=bool(retrieval.degraded_reasons),
+            degraded_reason="; ".join(retrieval.degraded_reasons) or None,
+            timings_ms=timings,
+            tokens={"context_in": 0, "context_out": 0, "prompt": 0, "completion": 0},
+            request_id=request_id,
+            mode=retrieval.mode,
+            provider=self.config.generation.provider,
+            model="",
+            refused=True,
+            retrieved=0,
+            top_score=None,
+            notes=list(retrieval.notes),
+            confidence=0.0,
+            refused_reason=FILTERED_OUT,
+        )
 
     def _compress(self, question: str, passages: list[Passage]) -> tuple[list[ContextItem], int, int]:
         from ragcli.retrieval.compress import compress
@@ -513,10 +570,23 @@ def _citation(item: ContextItem, cited: bool) -> dict[str, Any]:
         "heading": p.heading,
         "chunk_id": p.chunk_id,
         "doc_id": p.doc_id,
-        "score": round(p.score, 6),
+        "score": round(_display_score(p), 4),  # 0..1: see ragcli/retrieval/scores.py
+        "scores": _raw_scores(p),
         "text": item.text,
         "cited": cited,
     }
+
+
+def _display_score(passage: Passage) -> float:
+    from ragcli.retrieval.scores import display_score
+
+    return display_score(passage)
+
+
+def _raw_scores(passage: Passage) -> dict[str, float | None]:
+    from ragcli.retrieval.scores import raw_scores_json
+
+    return raw_scores_json(passage)
 
 
 def error_reason(exc: BaseException) -> str:

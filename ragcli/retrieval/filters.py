@@ -4,7 +4,13 @@
   document ids (hex strings this program produced).
 - `--filter key=value`: the key must be one of FIELD_COLUMNS; the value is converted to the column's
   type and, for text, quoted by `sql_literal` (quotes doubled), so it can only ever be a literal.
-  Repeating a key means OR; different keys mean AND.
+  Text matches whole and case-insensitively (`title=aurora am-5 warranty`); `doc_type` also accepts the
+  other names of its format (`md` = `markdown`, `htm` = `html`, `txt` = `text`, `rst` =
+  `restructuredtext`).
+- `--filter key~text`: partial match, case-insensitive: the field contains `text` (`title~warranty`).
+  The text becomes a LIKE pattern with `%`, `_` and the escape character escaped, so it matches only
+  itself. Text fields only.
+  Repeating a key means OR (across both forms); different keys mean AND.
 - `--since`: an ISO date or datetime, or an age such as 7d / 24h / 30m; compared with the file's mtime.
 """
 
@@ -17,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ragcli.errors import UsageError
 
@@ -30,6 +37,15 @@ FIELD_COLUMNS: dict[str, type] = {
 }
 
 MATCH_NOTHING = "doc_id IS NULL"  # ids are never null: a filter that no document passes
+LIKE_ESCAPE = "\\"
+# The names a format goes by: the index stores the file's extension, users say either.
+_DOC_TYPE_ALIASES = [
+    {"md", "markdown"},
+    {"htm", "html", "xhtml"},
+    {"txt", "text"},
+    {"rst", "restructuredtext"},
+    {"pdf"},
+]
 
 
 @dataclass
@@ -37,33 +53,69 @@ class Filters:
     sources: list[str] = field(default_factory=list)
     fields: list[tuple[str, str]] = field(default_factory=list)
     since: float | None = None
+    contains: list[tuple[str, str]] = field(default_factory=list)
+    """`key~text` filters: the field contains the text (case-insensitive)."""
 
     @property
     def empty(self) -> bool:
-        return not (self.sources or self.fields or self.since is not None)
+        return not (self.sources or self.fields or self.contains or self.since is not None)
 
     def fingerprint(self) -> str:
-        return repr((sorted(self.sources), sorted(self.fields), self.since))
+        # Case-folded, as matching is: `title=Pumps` and `title=pumps` share cached answers.
+        fields = sorted((k, v.casefold()) for k, v in self.fields)
+        if not self.contains:
+            return repr((sorted(self.sources), fields, self.since))
+        contains = sorted((k, v.casefold()) for k, v in self.contains)
+        return repr((sorted(self.sources), fields, self.since, contains))
+
+    def describe(self) -> str:
+        """The filters as a user would type them, for messages."""
+        parts = [f"--source {s}" for s in self.sources]
+        parts += [f"{k}={v}" for k, v in self.fields] + [f"{k}~{v}" for k, v in self.contains]
+        if self.since is not None:
+            parts.append(f"--since {datetime.fromtimestamp(self.since, UTC).isoformat(timespec='seconds')}")
+        return ", ".join(parts)
 
 
 def parse_field_filter(expression: str) -> tuple[str, str]:
-    key, sep, value = expression.partition("=")
-    key = key.strip()
-    if not sep or not key:
+    """`key=value` → (key, value); see `parse_filter_expression` for `key~text` too."""
+    key, op, value = parse_filter_expression(expression)
+    if op != "=":
+        raise UsageError(f"Bad filter {expression!r}: expected key=value.")
+    return key, value
+
+
+def parse_filter_expression(expression: str) -> tuple[str, str, str]:
+    """`key=value` or `key~text` → (key, "=" or "~", value); the first = or ~ separates them."""
+    cut = min((i for i in (expression.find("="), expression.find("~")) if i >= 0), default=-1)
+    key, op, value = expression[:cut].strip(), expression[cut : cut + 1], expression[cut + 1 :]
+    if cut < 0 or not key:
         raise UsageError(
-            f"Bad filter {expression!r}: expected key=value.",
-            hint=f"Use --filter KEY=VALUE with KEY one of {', '.join(FIELD_COLUMNS)}.",
+            f"Bad filter {expression!r}: expected key=value or key~text.",
+            hint=f"Use --filter KEY=VALUE (whole value) or KEY~TEXT (contains), KEY one of {', '.join(FIELD_COLUMNS)}.",
         )
     if key not in FIELD_COLUMNS:
         raise UsageError(
             f"Unknown filter field {key!r}.", hint=f"Filter on one of {', '.join(FIELD_COLUMNS)}."
         )
     if FIELD_COLUMNS[key] is int:
+        if op == "~":
+            raise UsageError(f"Filter {key} is a number: use {key}=N, not {key}~.")
         try:
             int(value)
         except ValueError:
             raise UsageError(f"Filter {key} needs a whole number, not {value!r}.") from None
-    return key, value
+    return key, op, value
+
+
+def parse_field_filters(expressions: Iterable[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """`--filter` values → (whole-value filters, contains filters)."""
+    exact: list[tuple[str, str]] = []
+    partial: list[tuple[str, str]] = []
+    for expression in expressions:
+        key, op, value = parse_filter_expression(expression)
+        (exact if op == "=" else partial).append((key, value))
+    return exact, partial
 
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -117,18 +169,51 @@ def build_where(filters: Filters, sources_by_doc: Iterable[tuple[str, str]]) -> 
         parts.append(_in_ids(ids))
     by_key: dict[str, list[str]] = {}
     for key, value in filters.fields:
-        by_key.setdefault(key, []).append(value)
-    for key, values in sorted(by_key.items()):
-        if key not in FIELD_COLUMNS:  # parse_field_filter rejects these; never trust a caller
-            raise UsageError(f"Unknown filter field {key!r}.")
-        if FIELD_COLUMNS[key] is int:
-            literals = [str(int(v)) for v in values]
-        else:
-            literals = [sql_literal(v) for v in values]
-        parts.append("(" + " OR ".join(f"{key} = {lit}" for lit in literals) + ")")
+        by_key.setdefault(key, []).append(_field_condition(key, value))
+    for key, value in filters.contains:
+        by_key.setdefault(key, []).append(_contains_condition(key, value))
+    for _key, conditions in sorted(by_key.items()):
+        parts.append("(" + " OR ".join(conditions) + ")")
     if filters.since is not None:
         parts.append(f"mtime >= {float(filters.since)!r}")
     return " AND ".join(parts) if parts else None
+
+
+def _checked_key(key: str) -> str:
+    if key not in FIELD_COLUMNS:  # parse_filter_expression rejects these; never trust a caller
+        raise UsageError(f"Unknown filter field {key!r}.")
+    return key
+
+
+def _field_condition(key: str, value: str) -> str:
+    if FIELD_COLUMNS[_checked_key(key)] is int:
+        return f"{key} = {int(value)}"
+    if key == "doc_type":
+        names = doc_type_names(value)
+        return f"lower({key}) IN (" + ", ".join(sql_literal(n) for n in names) + ")"
+    # lower() on both sides: the same folding for the column and the value, whatever the script.
+    return f"lower({key}) = lower({sql_literal(value)})"
+
+
+def _contains_condition(key: str, text: str) -> str:
+    if FIELD_COLUMNS[_checked_key(key)] is not str:
+        raise UsageError(f"Filter {key} is a number: use {key}=N, not {key}~.")
+    pattern = "%" + like_escape(text) + "%"
+    return f"lower({key}) LIKE lower({sql_literal(pattern)}) ESCAPE {sql_literal(LIKE_ESCAPE)}"
+
+
+def like_escape(text: str) -> str:
+    """`text` as a LIKE pattern that matches only itself: the escape character, % and _ escaped."""
+    return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+
+
+def doc_type_names(value: str) -> list[str]:
+    """Every stored doc_type a user's `doc_type=value` means: `markdown` → ['markdown', 'md']."""
+    wanted = value.strip().lower().lstrip(".")
+    for names in _DOC_TYPE_ALIASES:
+        if wanted in names:
+            return sorted(names)
+    return [wanted]
 
 
 def _in_ids(ids: Sequence[str]) -> str:
@@ -136,3 +221,23 @@ def _in_ids(ids: Sequence[str]) -> str:
         if not re.fullmatch(r"[0-9a-f]+", doc_id):
             raise ValueError(f"not a document id: {doc_id!r}")
     return "doc_id IN (" + ", ".join(f"'{d}'" for d in ids) + ")"
+
+
+# ----- when the filters leave nothing ---------------------------------------------------------------
+FILTERED_OUT = "filtered_out"
+
+
+def nothing_passes(store: Any, where: str | None) -> bool:
+    """True when no indexed chunk passes `where`: the filters, not the question, emptied the search.
+
+    Called only after a filtered search came back empty, so the count costs nothing on the usual path.
+    """
+    if where is None:
+        return False
+    if where == MATCH_NOTHING:
+        return True
+    return int(store.table.count_rows(where)) == 0
+
+
+def filtered_out_answer(filters: Filters) -> str:
+    return f"No document matches the filters ({filters.describe()}), so there is nothing to answer from."
