@@ -37,6 +37,13 @@ class StoreConfig(_Section):
     ann_min_rows: int = Field(
         50_000, ge=1, description="Build an ANN vector index once the table has this many rows."
     )
+    keep_versions: int = Field(1, ge=1, description="Table versions kept after an ingest for rollback (the newest N).")
+    keep_versions_minutes: float = Field(
+        1.0,
+        ge=0,
+        description="Also keep every version that was current this recently, so readers that opened it "
+        "keep working.",
+    )
 
 
 class IngestConfig(_Section):

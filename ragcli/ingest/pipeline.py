@@ -206,10 +206,22 @@ class Ingestor:
                 if self.store.ensure_vector_index(self.config.store.ann_min_rows):
                     logger.info("Built an ANN vector index (%d rows)", self.store.count())
                 self.store.mark_refreshed(generation)
+                self._cleanup_versions()
             self.journal.finish()
             report.generation = generation
         report.seconds = round(time.perf_counter() - started, 3)
         return report
+
+    def _cleanup_versions(self) -> None:
+        """Drop superseded table versions so the index does not keep a second copy of its data; a
+        failure here loses nothing, so it is a warning, not a failed run."""
+        store_cfg = self.config.store
+        try:
+            removed = self.store.cleanup_versions(store_cfg.keep_versions, store_cfg.keep_versions_minutes)
+        except Exception as exc:
+            logger.warning("Could not remove old index versions (the index is fine): %s", exc)
+            return
+        logger.debug("Removed %d old index versions", removed)
 
     def _open_store(self) -> None:
         from ragcli.store.lance import EmbedderIdentity
