@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragcli.errors import EmbedderMismatchError, StoreError
@@ -117,31 +118,49 @@ MIGRATIONS: dict[int, Callable[[LanceStore], None]] = {}
 
 
 class LanceStore:
-    """Opened with `LanceStore.open(uri, table)`; `ensure_identity` before reading or writing vectors."""
+    """Opened with `LanceStore.open(uri, table)`; `ensure_identity` before reading or writing vectors.
+
+    Reads of a local index go through pylance (`lance`) directly: `import lancedb` costs about three
+    times as much CPU (its generated namespace REST client alone is half of it), which is most of a
+    cold `ragcli ask`. lancedb is imported only to write, and for remote URIs (s3://…)."""
 
     def __init__(self, db: Any, uri: str, table_name: str) -> None:
         self._db = db
         self.uri = uri
         self.table_name = table_name
         self._table: Any = None
+        self._dataset: Any = None
         self._meta_cache: dict[str, str] | None = None
+        self._local = _local_dir(uri)
 
     # ----- opening -------------------------------------------------------------------------------
     @classmethod
     def open(cls, uri: str, table_name: str = "chunks") -> LanceStore:
-        try:
-            import lancedb
+        store = cls(None, uri, table_name)
+        if store._local is None:
+            store.db  # noqa: B018  (a remote index: connect now, so a bad URI fails here)
+        return store
 
-            db = lancedb.connect(uri)
-        except Exception as exc:
-            raise StoreError(
-                f"Cannot open the index at {uri}: {exc}",
-                hint="Check [store] uri in the config and that the folder is readable.",
-            ) from exc
-        return cls(db, uri, table_name)
+    @property
+    def db(self) -> Any:
+        if self._db is None:
+            try:
+                import lancedb
+
+                self._db = lancedb.connect(self.uri)
+            except Exception as exc:
+                raise StoreError(
+                    f"Cannot open the index at {self.uri}: {exc}",
+                    hint="Check [store] uri in the config and that the folder is readable.",
+                ) from exc
+        return self._db
 
     def _table_names(self) -> list[str]:
-        result = self._db.list_tables()
+        if self._local is not None:
+            if not self._local.is_dir():
+                return []
+            return sorted(p.name[: -len(".lance")] for p in self._local.glob("*.lance") if p.is_dir())
+        result = self.db.list_tables()
         names = getattr(result, "tables", result)
         return list(names)
 
@@ -150,6 +169,7 @@ class LanceStore:
 
     @property
     def table(self) -> Any:
+        """The lancedb table, for writing (and reading a remote index)."""
         if self._table is None:
             if not self.exists():
                 raise StoreError(
@@ -157,7 +177,7 @@ class LanceStore:
                     hint="Run `ragcli ingest PATH` to build it.",
                 )
             try:
-                self._table = self._db.open_table(self.table_name)
+                self._table = self.db.open_table(self.table_name)
             except Exception as exc:
                 raise StoreError(
                     f"The index at {self.uri} cannot be read: {exc}",
@@ -165,13 +185,40 @@ class LanceStore:
                 ) from exc
         return self._table
 
+    @property
+    def dataset(self) -> Any:
+        """The chunks as a pylance dataset: the writer's current version once this store has written,
+        else the version current when it was first read (as a lancedb table would be)."""
+        if self._table is not None or self._local is None:
+            return self.table.to_lance()
+        if self._dataset is None:
+            self._dataset = self._open_dataset(self.table_name)
+        return self._dataset
+
+    def _open_dataset(self, name: str) -> Any:
+        if not self.exists():
+            raise StoreError(f"There is no index at {self.uri} yet.", hint="Run `ragcli ingest PATH` to build it.")
+        try:
+            import lance
+
+            assert self._local is not None
+            return lance.dataset(str(self._local / f"{name}.lance"))
+        except Exception as exc:
+            raise StoreError(
+                f"The index at {self.uri} cannot be read: {exc}",
+                hint="Run `ragcli reindex` to rebuild it from the source files.",
+            ) from exc
+
     # ----- metadata ------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
         if self._meta_cache is None:
             if META_TABLE not in self._table_names():
                 self._meta_cache = {}
             else:
-                rows = self._db.open_table(META_TABLE).to_arrow().to_pylist()
+                if self._local is not None:
+                    rows = self._open_dataset(META_TABLE).to_table().to_pylist()
+                else:
+                    rows = self.db.open_table(META_TABLE).to_arrow().to_pylist()
                 self._meta_cache = {r["key"]: r["value"] for r in rows}
         return dict(self._meta_cache)
 
@@ -180,9 +227,9 @@ class LanceStore:
 
         data = pa.table({"key": list(updates), "value": list(updates.values())})
         if META_TABLE not in self._table_names():
-            self._db.create_table(META_TABLE, data=data)
+            self.db.create_table(META_TABLE, data=data)
         else:
-            table = self._db.open_table(META_TABLE)
+            table = self.db.open_table(META_TABLE)
             table.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(data)
         self._meta_cache = None
 
@@ -209,7 +256,7 @@ class LanceStore:
             raise StoreError(
                 f"There is no index at {self.uri} yet.", hint="Run `ragcli ingest PATH` to build it."
             )
-        self._db.create_table(self.table_name, schema=chunk_schema(wanted.dimension))
+        self.db.create_table(self.table_name, schema=chunk_schema(wanted.dimension))
         self._write_meta(
             {
                 "schema_version": str(SCHEMA_VERSION),
@@ -235,12 +282,12 @@ class LanceStore:
 
     # ----- reading -------------------------------------------------------------------------------
     def count(self) -> int:
-        return int(self.table.count_rows()) if self.exists() else 0
+        return int(self.dataset.count_rows()) if self.exists() else 0
 
     def document_states(self) -> dict[str, DocState]:
         if not self.exists():
             return {}
-        columns = self.table.to_lance().to_table(columns=["doc_id", "source", "doc_hash"]).to_pydict()
+        columns = self.dataset.to_table(columns=["doc_id", "source", "doc_hash"]).to_pydict()
         counts: dict[str, int] = {}
         first: dict[str, tuple[str, str]] = {}
         for doc_id, source, doc_hash in zip(
@@ -268,39 +315,41 @@ class LanceStore:
         return dict(zip(hashes, vectors, strict=True))
 
     def all_rows(self, columns: Sequence[str]) -> dict[str, list[Any]]:
-        return dict(self.table.to_lance().to_table(columns=list(columns)).to_pydict())
+        return dict(self.dataset.to_table(columns=list(columns)).to_pydict())
 
     def vector_search(
         self, vector: np.ndarray, k: int, where: str | None = None, *, exact: bool = False
     ) -> list[Passage]:
         """The k nearest chunks; through the ANN index (refined) when there is one, unless `exact`."""
-        query = (
-            self.table.search(vector.astype("float32"), vector_column_name="vector")
-            .metric("cosine")
-            .select([*_HIT_COLUMNS, "_distance"])
-            .limit(k)
-        )
-        if exact:
-            query = query.bypass_vector_index()
-        else:
-            query = query.nprobes(ANN_NPROBES).refine_factor(ANN_REFINE_FACTOR)
+        nearest: dict[str, Any] = {
+            "column": "vector",
+            "q": vector.astype("float32"),
+            "k": k,
+            "metric": "cosine",
+            "use_index": not exact,
+        }
+        if not exact:
             # HNSW returns refine_factor × k candidates, and its search list must hold that many.
-            query = query.ef(max(ANN_EF, k * ANN_REFINE_FACTOR))
-        if where:
-            query = query.where(where, prefilter=True)
-        return [_hit(row, 1.0 - float(row["_distance"])) for row in query.to_list()]
+            nearest.update(nprobes=ANN_NPROBES, refine_factor=ANN_REFINE_FACTOR, ef=max(ANN_EF, k * ANN_REFINE_FACTOR))
+        rows = self.dataset.to_table(
+            nearest=nearest, columns=[*_HIT_COLUMNS, "_distance"], filter=where, prefilter=bool(where)
+        )
+        return [_hit(row, 1.0 - float(row["_distance"])) for row in rows.to_pylist()]
 
     def keyword_search(self, text: str, k: int, where: str | None = None) -> list[Passage]:
-        from lancedb.query import MatchQuery
+        from lance.query import MatchQuery
 
         if not text.strip():
             return []
         # A MatchQuery is matched as words; the question is never parsed as query syntax.
-        query = self.table.search(MatchQuery(text, "text"), query_type="fts")
-        query = query.select([*_HIT_COLUMNS, "_score"]).limit(k)
-        if where:
-            query = query.where(where, prefilter=True)
-        return [_hit(row, float(row["_score"])) for row in query.to_list()]
+        rows = self.dataset.to_table(
+            full_text_query=MatchQuery(text, "text"),
+            columns=[*_HIT_COLUMNS, "_score"],
+            filter=where,
+            prefilter=bool(where),
+            limit=k,
+        )
+        return [_hit(row, float(row["_score"])) for row in rows.to_pylist()]
 
     def has_vector_index(self) -> bool:
         return any(tuple(cfg.columns) == ("vector",) for cfg in self.table.list_indices())
@@ -369,7 +418,7 @@ class LanceStore:
         from datetime import UTC, datetime, timedelta
 
         removed = 0
-        for table in (self.table, self._db.open_table(META_TABLE)):
+        for table in (self.table, self.db.open_table(META_TABLE)):
             versions = sorted(table.list_versions(), key=lambda v: v["version"])
             if len(versions) <= max(keep_versions, 1):
                 continue
@@ -397,6 +446,13 @@ def _utc(moment: Any) -> Any:
     from datetime import UTC
 
     return moment.astimezone(UTC)
+
+
+def _local_dir(uri: str) -> Path | None:
+    """The folder of a local index; None for a remote one (s3://, gs://, az://, db://, …)."""
+    if uri.startswith("file://"):
+        return Path(uri[len("file://") :])
+    return None if "://" in uri else Path(uri)
 
 
 def _partitions(rows: int) -> int:
