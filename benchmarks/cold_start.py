@@ -62,7 +62,9 @@ def main() -> None:
     env.update({"RAGCLI_HOME": str(home), "PYTHONPATH": str(args.code), "RAGCLI_TELEMETRY__ENABLED": "false"})
     ragcli = [sys.executable, "-m", "ragcli"]
     if not (home / "lancedb").exists():
-        subprocess.run([*ragcli, "ingest", str(REPO / "fixtures" / "docs")], env=env, cwd=args.code, check=True)
+        subprocess.run(
+            [*ragcli, "ingest", str(REPO / "fixtures" / "docs")], env=env, cwd=args.code, check=True
+        )
     hit_question = "What is the warranty period?"
     subprocess.run([*ragcli, "ask", hit_question], env=env, cwd=args.code, check=True, capture_output=True)
     cases = {

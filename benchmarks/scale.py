@@ -90,9 +90,19 @@ def build(size: int, texts: list[str], base: np.ndarray, ann_min_rows: int) -> t
     store = LanceStore.open(str(folder))
     store.ensure_identity(EmbedderIdentity("bge-small-en-v1.5", base.shape[1]), create=True)
     started = time.perf_counter()
+    write_rows(store, range(0, size), texts, base, version=0)
+    store.refresh_indexes()
+    store.ensure_vector_index(ann_min_rows)
+    store.cleanup_versions(1, 0.0)
+    return store, time.perf_counter() - started
+
+
+def write_rows(store: LanceStore, rows: range, texts: list[str], base: np.ndarray, version: int) -> None:
+    """Whole 100-chunk documents covering `rows`, ROWS_PER_COMMIT rows a commit; `version` changes
+    every chunk's text and vector (an edited document)."""
     now = time.time()
-    for start in range(0, size, ROWS_PER_COMMIT):
-        count = min(ROWS_PER_COMMIT, size - start)
+    for start in range(rows.start, rows.stop, ROWS_PER_COMMIT):
+        count = min(ROWS_PER_COMMIT, rows.stop - start)
         chunks, doc_ids = [], []
         for row in range(start, start + count):
             doc_n, index = divmod(row, CHUNKS_PER_DOC)
@@ -100,8 +110,8 @@ def build(size: int, texts: list[str], base: np.ndarray, ann_min_rows: int) -> t
             doc_id = doc_id_for(source)
             if index == 0:
                 doc_ids.append(doc_id)
-            text = texts[row % len(texts)]
-            chunk_hash = sha256_hex(f"{row}:{text}")
+            text = texts[(row + version) % len(texts)]
+            chunk_hash = sha256_hex(f"{row}:{version}:{text}")
             chunks.append(
                 Chunk(
                     chunk_id=chunk_id_for(doc_id, index, chunk_hash),
@@ -121,11 +131,38 @@ def build(size: int, texts: list[str], base: np.ndarray, ann_min_rows: int) -> t
                     text=text,
                 )
             )
-        store.replace_documents(chunks, row_vectors(base, count, seed=start), doc_ids)
+        store.replace_documents(chunks, row_vectors(base, count, seed=start + version), doc_ids)
+
+
+def reingest_disk(
+    store: LanceStore, size: int, share: float, texts: list[str], base: np.ndarray
+) -> dict[str, float]:
+    """Disk after re-writing `share` of the documents as an ingest does: right after the run (versions
+    younger than the default keep_versions_minutes still kept) and once they are older, against the
+    live data (the same table written fresh)."""
+    changed = int(size * share) // CHUNKS_PER_DOC * CHUNKS_PER_DOC
+    write_rows(store, range(0, changed), texts, base, version=1)
     store.refresh_indexes()
-    store.ensure_vector_index(ann_min_rows)
+    store.cleanup_versions(1, 1.0)
+    right_after = disk_mb(Path(store.uri))
     store.cleanup_versions(1, 0.0)
-    return store, time.perf_counter() - started
+    settled = disk_mb(Path(store.uri))
+    fresh = LanceStore.open(str(OUT / f"scale-{size}-fresh"))
+    shutil.rmtree(fresh.uri, ignore_errors=True)
+    fresh.ensure_identity(EmbedderIdentity("bge-small-en-v1.5", base.shape[1]), create=True)
+    write_rows(fresh, range(0, changed), texts, base, version=1)
+    write_rows(fresh, range(changed, size), texts, base, version=0)
+    fresh.refresh_indexes()
+    fresh.cleanup_versions(1, 0.0)
+    live = disk_mb(Path(fresh.uri))
+    shutil.rmtree(fresh.uri, ignore_errors=True)
+    return {
+        "live_mb": live,
+        "right_after_mb": right_after,
+        "after_1_min_mb": settled,
+        "right_after_x_live": round(right_after / live, 2),
+        "after_1_min_x_live": round(settled / live, 2),
+    }
 
 
 def timed(call: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
@@ -196,7 +233,9 @@ def measure(store: LanceStore, vectors: np.ndarray, questions: list[str], grid: 
             for refine in (0, 5, 10, 20):
                 scores, times = [], []
                 for vector, want in zip(vectors, exact_top, strict=True):
-                    took, got = timed(lambda v=vector, n=nprobes, r=refine: ann_ids(store, v, n, r, lance.ANN_EF), 1)
+                    took, got = timed(
+                        lambda v=vector, n=nprobes, r=refine: ann_ids(store, v, n, r, lance.ANN_EF), 1
+                    )
                     times += took
                     scores.append(len(want & set(got)) / 10)
                 rows.append(
@@ -225,6 +264,10 @@ def main() -> None:
     parser.add_argument("--ann-min-rows", type=int, default=None, help="default: [store] ann_min_rows")
     parser.add_argument("--grid", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the tables in benchmarks/out")
+    parser.add_argument(
+        "--reingest-share", type=float, default=0.0, help="also measure disk after re-writing this share"
+    )
+    parser.add_argument("--no-search", action="store_true", help="skip the latency and agreement queries")
     args = parser.parse_args()
     from ragcli.config import StoreConfig
 
@@ -235,8 +278,15 @@ def main() -> None:
     base, asked = embeddings(texts, questions, args.base)
     for size in (int(s) for s in args.sizes.split(",")):
         store, seconds = build(size, texts, base, ann_min_rows)
-        report = {"rows": size, "build_s": round(seconds, 1), "disk_mb": disk_mb(Path(store.uri))}
-        report.update(measure(store, asked, questions, args.grid))
+        report: dict[str, Any] = {
+            "rows": size,
+            "build_s": round(seconds, 1),
+            "disk_mb": disk_mb(Path(store.uri)),
+        }
+        if not args.no_search:
+            report.update(measure(store, asked, questions, args.grid))
+        if args.reingest_share:
+            report["reingest"] = reingest_disk(store, size, args.reingest_share, texts, base)
         print(json.dumps(report), flush=True)
         if not args.keep:
             shutil.rmtree(store.uri, ignore_errors=True)

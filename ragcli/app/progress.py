@@ -1,5 +1,4 @@
-"""Progress reporting: a Rich bar on a terminal, plain timestamped log lines under cron and in pipes.
-"""
+"""Progress reporting: a Rich bar on a terminal, plain timestamped log lines under cron and in pipes."""
 
 from __future__ import annotations
 

@@ -197,7 +197,9 @@ class LanceStore:
 
     def _open_dataset(self, name: str) -> Any:
         if not self.exists():
-            raise StoreError(f"There is no index at {self.uri} yet.", hint="Run `ragcli ingest PATH` to build it.")
+            raise StoreError(
+                f"There is no index at {self.uri} yet.", hint="Run `ragcli ingest PATH` to build it."
+            )
         try:
             import lance
 
@@ -330,7 +332,9 @@ class LanceStore:
         }
         if not exact:
             # HNSW returns refine_factor × k candidates, and its search list must hold that many.
-            nearest.update(nprobes=ANN_NPROBES, refine_factor=ANN_REFINE_FACTOR, ef=max(ANN_EF, k * ANN_REFINE_FACTOR))
+            nearest.update(
+                nprobes=ANN_NPROBES, refine_factor=ANN_REFINE_FACTOR, ef=max(ANN_EF, k * ANN_REFINE_FACTOR)
+            )
         rows = self.dataset.to_table(
             nearest=nearest, columns=[*_HIT_COLUMNS, "_distance"], filter=where, prefilter=bool(where)
         )
