@@ -35,7 +35,14 @@ class StoreConfig(_Section):
     uri: str | None = Field(None, description="LanceDB URI; default <home>/lancedb. s3://… works too.")
     table: str = Field("chunks", description="Table holding the chunks.")
     ann_min_rows: int = Field(
-        50_000, ge=1, description="Build an ANN vector index once the table has this many rows."
+        10_000, ge=1, description="Build an ANN vector index once the table has this many rows."
+    )
+    keep_versions: int = Field(1, ge=1, description="Table versions kept after an ingest for rollback (the newest N).")
+    keep_versions_minutes: float = Field(
+        1.0,
+        ge=0,
+        description="Also keep every version that was current this recently, so readers that opened it "
+        "keep working.",
     )
 
 
@@ -71,6 +78,9 @@ class EmbeddingConfig(_Section):
     model_path: str | None = Field(None, description="Model folder; default: the bundled model.")
     query_prefix: str | None = Field(None, description="Prepended to queries; default per model.")
     batch_size: int = Field(32, ge=1, le=4096)
+    batch_tokens: int = Field(
+        4096, ge=64, description="onnx backend: at most this many padded tokens per model batch (bounds memory)."
+    )
     threads: int = Field(0, ge=0, description="onnxruntime threads; 0 = one per core.")
     max_tokens: int = Field(512, ge=8, le=8192)
     base_url: str = Field("https://api.openai.com/v1", description="openai backend: API base URL.")

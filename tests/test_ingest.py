@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -344,3 +345,79 @@ def test_settings_home_holds_every_state_file(settings: Settings) -> None:
     assert settings.lock_path.parent == settings.home
     assert settings.store_uri == str(settings.home / "lancedb")
     assert make_settings(settings.home).home == settings.home
+
+
+# ----- per-batch embedding: progress and kills inside one large document ---------------------------
+def _large_document(path: Path, paragraphs: int = 40) -> Path:
+    """One file of many distinct paragraphs: dozens of chunks, no two alike."""
+    body = "\n\n".join(
+        f"Section {n}. The relief valve number {n} on line {n * 7} opens at {100 + n} kPa; inspect gasket "
+        f"{n * 13} every {n + 2} weeks and log torque {n * 3} Nm, pump speed {900 + n} rpm, seal {n}-B."
+        for n in range(paragraphs)
+    )
+    path.write_text("# Valve register\n\n" + body + "\n", encoding="utf-8")
+    return path
+
+
+class _RecordingObserver:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+
+    def started(self, total_files: int) -> None:
+        self.events.append(("started", total_files))
+
+    def file_done(self, source: str, outcome: str) -> None:
+        self.events.append(("file_done", 0))
+
+    def chunks_found(self, chunks: int) -> None:
+        self.events.append(("found", chunks))
+
+    def embedded(self, chunks: int) -> None:
+        self.events.append(("embedded", chunks))
+
+
+def test_one_large_document_reports_progress_per_embedded_batch(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    small = {"RAGCLI_EMBEDDING__BATCH_SIZE": "4", "RAGCLI_CHUNKING__CHUNK_SIZE": "48"}
+    settings = make_settings(tmp_path / "state", **small, RAGCLI_CHUNKING__CHUNK_OVERLAP="0")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _large_document(docs / "register.md")
+    observer = _RecordingObserver()
+    report = Ingestor(settings, embedder=embedder, observer=observer).run([docs])
+    found = sum(n for kind, n in observer.events if kind == "found")
+    batches = [n for kind, n in observer.events if kind == "embedded"]
+    assert found == report.chunks_embedded > 12
+    assert len(batches) == embedder.calls == -(-found // 4)  # one event per batch of four
+    assert batches[:-1] == [4] * (len(batches) - 1) and sum(batches) == found
+    assert observer.events[-1] == ("file_done", 0)  # the file is done only once all its batches are
+
+
+@pytest.mark.slow
+def test_a_run_killed_inside_one_large_document_re_embeds_only_the_rest(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _large_document(docs / "register.md")
+    home = tmp_path / "state"
+    small = {"RAGCLI_EMBEDDING__BATCH_SIZE": "4", "RAGCLI_CHUNKING__CHUNK_SIZE": "48"}
+    small["RAGCLI_CHUNKING__CHUNK_OVERLAP"] = "0"
+
+    def run(crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAGCLI_")}
+        env.update({"RAGCLI_HOME": str(home), **small})
+        if crash_at:
+            env["RAGCLI_TEST_CRASH_AT"] = crash_at
+        return subprocess.run(
+            [sys.executable, "-m", "ragcli", "ingest", str(docs), "--json"],
+            env=env, capture_output=True, text=True, timeout=300, cwd=REPO,
+        )  # fmt: skip
+
+    crashed = run("after_embed_batch:3")  # killed after the third batch of four was embedded and saved
+    assert crashed.returncode == -9, crashed.stderr
+    rerun = run()
+    assert rerun.returncode == 0, rerun.stderr
+    report = json.loads(rerun.stdout)
+    assert report["chunks_reused"] == 12
+    assert report["chunks_embedded"] > 0 and report["added"] == 1
+    _assert_consistent(home)

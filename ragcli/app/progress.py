@@ -1,11 +1,10 @@
-"""Progress reporting: a Rich bar on a terminal, plain timestamped log lines under cron and in pipes.
-"""
+"""Progress reporting: a Rich bar on a terminal, plain timestamped log lines under cron and in pipes."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,6 +14,9 @@ logger = logging.getLogger("ragcli")
 
 
 class _RichObserver:
+    """Two bars: files, and chunks embedded out of the chunks found so far (its total grows as files
+    are chunked), which moves once per embedded batch, also inside one huge file."""
+
     def __init__(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -27,7 +29,9 @@ class _RichObserver:
             console=stderr,
             transient=True,
         )
-        self.task = self.progress.add_task("Ingesting", total=None, info="")
+        self.task = self.progress.add_task("Files", total=None, info="")
+        self.chunk_task = self.progress.add_task("Chunks", total=0, info="")
+        self.found = 0
         self.chunks = 0
         self.start = time.perf_counter()
 
@@ -38,24 +42,35 @@ class _RichObserver:
         if outcome != "removed":
             self.progress.advance(self.task)
 
+    def chunks_found(self, chunks: int) -> None:
+        self.found += chunks
+        self.progress.update(self.chunk_task, total=self.found)
+
     def embedded(self, chunks: int) -> None:
         self.chunks += chunks
         rate = self.chunks / max(time.perf_counter() - self.start, 1e-9)
-        self.progress.update(self.task, info=f"{self.chunks} chunks, {rate:.0f} chunks/s")
+        self.progress.update(self.chunk_task, completed=self.chunks, info=f"{rate:.0f} chunks/s")
 
 
 class _LogObserver:
-    """Under cron: a line per 10% of the files, not one per file."""
+    """Under cron: a line each time another 10% of the files is done, or a minute after the last line
+    while a big file is still being embedded; never more often, and each line written when it happens."""
 
-    def __init__(self) -> None:
+    HEARTBEAT_SECONDS = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self.total = 0
         self.done = 0
         self.next_report = 0.1
+        self.found = 0
         self.chunks = 0
+        self.last_line = clock()
 
     def started(self, total_files: int) -> None:
         self.total = total_files
         logger.info("Scanning %d files", total_files)
+        self.last_line = self.clock()
 
     def file_done(self, source: str, outcome: str) -> None:
         if outcome == "removed":
@@ -63,11 +78,23 @@ class _LogObserver:
             return
         self.done += 1
         if self.total and self.done / self.total >= self.next_report:
-            logger.info("Progress: %d/%d files, %d chunks embedded", self.done, self.total, self.chunks)
-            self.next_report += 0.1
+            while self.done / self.total >= self.next_report:
+                self.next_report += 0.1
+            self._line()
+
+    def chunks_found(self, chunks: int) -> None:
+        self.found += chunks
 
     def embedded(self, chunks: int) -> None:
         self.chunks += chunks
+        if self.clock() - self.last_line >= self.HEARTBEAT_SECONDS:
+            self._line()
+
+    def _line(self) -> None:
+        logger.info(
+            "Progress: %d/%d files, %d/%d chunks done", self.done, self.total, self.chunks, self.found
+        )
+        self.last_line = self.clock()
 
 
 @contextmanager

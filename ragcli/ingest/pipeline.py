@@ -64,11 +64,17 @@ class IngestReport:
 
 
 class IngestObserver(Protocol):
-    """Progress callbacks; the app layer draws a progress bar or writes log lines."""
+    """Progress callbacks; the app layer draws a progress bar or writes log lines.
+
+    `chunks_found` comes once per chunked document (so the chunk total grows as files are read) and
+    `embedded` once per embedded batch (and once for the chunks whose vectors were reused), so progress
+    moves steadily inside one huge document too."""
 
     def started(self, total_files: int) -> None: ...
 
     def file_done(self, source: str, outcome: str) -> None: ...
+
+    def chunks_found(self, chunks: int) -> None: ...
 
     def embedded(self, chunks: int) -> None: ...
 
@@ -78,6 +84,9 @@ class _NullObserver:
         pass
 
     def file_done(self, source: str, outcome: str) -> None:
+        pass
+
+    def chunks_found(self, chunks: int) -> None:
         pass
 
     def embedded(self, chunks: int) -> None:
@@ -206,10 +215,22 @@ class Ingestor:
                 if self.store.ensure_vector_index(self.config.store.ann_min_rows):
                     logger.info("Built an ANN vector index (%d rows)", self.store.count())
                 self.store.mark_refreshed(generation)
+                self._cleanup_versions()
             self.journal.finish()
             report.generation = generation
         report.seconds = round(time.perf_counter() - started, 3)
         return report
+
+    def _cleanup_versions(self) -> None:
+        """Drop superseded table versions so the index does not keep a second copy of its data; a
+        failure here loses nothing, so it is a warning, not a failed run."""
+        store_cfg = self.config.store
+        try:
+            removed = self.store.cleanup_versions(store_cfg.keep_versions, store_cfg.keep_versions_minutes)
+        except Exception as exc:
+            logger.warning("Could not remove old index versions (the index is fine): %s", exc)
+            return
+        logger.debug("Removed %d old index versions", removed)
 
     def _open_store(self) -> None:
         from ragcli.store.lance import EmbedderIdentity
@@ -280,6 +301,7 @@ class Ingestor:
             chunks = self._chunk(parsed, doc_id, source, content_hash, mtime)
             if not chunks:
                 raise PermanentError("no text to index after chunking", stage="chunk")
+            self.observer.chunks_found(len(chunks))
         except DocumentError as exc:
             self._fail(source, exc, exc.stage, content_hash, exc.retryable, dead, report)
             return None
@@ -403,24 +425,38 @@ class Ingestor:
                 by_hash.update(self.store.vectors_by_chunk_hash(item.doc_id))
         wanted = {c.chunk_hash for item in pending for c in item.chunks} - by_hash.keys()
         by_hash.update(self.embedding_cache.get_chunks(wanted, self.embedder_dimension()))
-        texts: dict[str, str] = {}
-        tokens = 0
+        todo: dict[str, Chunk] = {}
         for item in pending:
             for chunk in item.chunks:
-                if chunk.chunk_hash not in by_hash and chunk.chunk_hash not in texts:
-                    texts[chunk.chunk_hash] = chunk.text
-                    tokens += chunk.token_count
-        if texts:
-            fresh = self._embed(list(texts.values()), report)
-            report.embedding_tokens += tokens
-            new = dict(zip(texts, fresh, strict=True))
-            self.embedding_cache.put_chunks(new)
-            by_hash.update(new)
+                if chunk.chunk_hash not in by_hash:
+                    todo.setdefault(chunk.chunk_hash, chunk)
         total = sum(len(item.chunks) for item in pending)
-        report.chunks_embedded += len(texts)
-        report.chunks_reused += total - len(texts)
-        self.observer.embedded(total)
+        if total - len(todo):
+            self.observer.embedded(total - len(todo))
+        for batch in self._embedding_batches(list(todo.values())):
+            by_hash.update(self._embed_batch(batch, report))
+        report.chunks_embedded += len(todo)
+        report.chunks_reused += total - len(todo)
         return [np.stack([by_hash[c.chunk_hash] for c in item.chunks]) for item in pending]
+
+    def _embedding_batches(self, chunks: list[Chunk]) -> list[list[Chunk]]:
+        """Chunks of every document in the write batch, shortest first (each batch pads to similar
+        lengths), cut into the embedder's batches, so a folder of one-chunk files fills whole batches
+        and one huge document is embedded, saved and reported a batch at a time."""
+        size = self.config.embedding.batch_size
+        ordered = sorted(chunks, key=lambda c: c.token_count)
+        return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+
+    def _embed_batch(self, batch: list[Chunk], report: IngestReport) -> dict[str, np.ndarray]:
+        """Embed one batch and save its vectors in the chunk cache at once: a run killed later loses
+        at most the batch in flight, and the rerun finds the rest in the cache."""
+        vectors = self._embed([c.text for c in batch], report)
+        report.embedding_tokens += sum(c.token_count for c in batch)
+        fresh = {c.chunk_hash: vector for c, vector in zip(batch, vectors, strict=True)}
+        self.embedding_cache.put_chunks(fresh)
+        crash_point("after_embed_batch")
+        self.observer.embedded(len(batch))
+        return fresh
 
     def _embed(self, texts: list[str], report: IngestReport) -> np.ndarray:
         from ragcli.embedding.retry import transient_retry

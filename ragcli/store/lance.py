@@ -9,6 +9,21 @@ Why it is shaped like this:
   another embedder is refused instead of being queried with incomparable vectors.
 - Filters are built only from values this module produced (hex ids) or quoted through `sql_literal`;
   user text is never pasted into SQL.
+
+The ANN vector index (IVF partitions, HNSW graph per partition, 8-bit scalar quantisation):
+- It is built at the end of the first ingest that leaves the table with `[store] ann_min_rows` rows or
+  more; below that, search is exact (a flat scan is fast enough there and needs no upkeep).
+- Each later ingest's `optimize` folds the new rows into it (unindexed rows are still searched, by a
+  flat scan), so it is not rebuilt as the table grows. It is rebuilt (retrained) when the table has
+  grown to ANN_RETRAIN_GROWTH times the rows it was trained on, because partitions trained on a tenth
+  of the data no longer split it evenly.
+- Its answers are kept exact-like by refining: the index proposes ANN_REFINE_FACTOR × k candidates and
+  they are re-ranked by their full-precision vectors. Measured by benchmarks/scale.py (docs/benchmarks.md):
+  top-10 agreement with exact search ≥ 0.95 at 100K and 300K rows with these settings.
+
+Old versions: every commit leaves a new table version. After an ingest, versions older than
+`[store] keep_versions_hours` are removed, except the newest `[store] keep_versions`: a reader that
+opened an older version keeps working (its files are still there), and `checkout` can roll back.
 """
 
 from __future__ import annotations
@@ -17,6 +32,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragcli.errors import EmbedderMismatchError, StoreError
@@ -32,6 +48,12 @@ META_TABLE = "ragcli_meta"
 SCHEMA_VERSION = 1
 # How many ids go into one `IN (...)` list; keeps filter strings to a sane length.
 _ID_BATCH = 500
+# Query-time ANN settings, chosen with benchmarks/scale.py (see the module docstring).
+ANN_NPROBES = 20
+ANN_REFINE_FACTOR = 10
+ANN_EF = 64
+# Retrain the vector index when the table has grown this many times past the rows it was trained on.
+ANN_RETRAIN_GROWTH = 4.0
 
 
 @dataclass(frozen=True)
@@ -96,31 +118,49 @@ MIGRATIONS: dict[int, Callable[[LanceStore], None]] = {}
 
 
 class LanceStore:
-    """Opened with `LanceStore.open(uri, table)`; `ensure_identity` before reading or writing vectors."""
+    """Opened with `LanceStore.open(uri, table)`; `ensure_identity` before reading or writing vectors.
+
+    Reads of a local index go through pylance (`lance`) directly: `import lancedb` costs about three
+    times as much CPU (its generated namespace REST client alone is half of it), which is most of a
+    cold `ragcli ask`. lancedb is imported only to write, and for remote URIs (s3://…)."""
 
     def __init__(self, db: Any, uri: str, table_name: str) -> None:
         self._db = db
         self.uri = uri
         self.table_name = table_name
         self._table: Any = None
+        self._dataset: Any = None
         self._meta_cache: dict[str, str] | None = None
+        self._local = _local_dir(uri)
 
     # ----- opening -------------------------------------------------------------------------------
     @classmethod
     def open(cls, uri: str, table_name: str = "chunks") -> LanceStore:
-        try:
-            import lancedb
+        store = cls(None, uri, table_name)
+        if store._local is None:
+            store.db  # noqa: B018  (a remote index: connect now, so a bad URI fails here)
+        return store
 
-            db = lancedb.connect(uri)
-        except Exception as exc:
-            raise StoreError(
-                f"Cannot open the index at {uri}: {exc}",
-                hint="Check [store] uri in the config and that the folder is readable.",
-            ) from exc
-        return cls(db, uri, table_name)
+    @property
+    def db(self) -> Any:
+        if self._db is None:
+            try:
+                import lancedb
+
+                self._db = lancedb.connect(self.uri)
+            except Exception as exc:
+                raise StoreError(
+                    f"Cannot open the index at {self.uri}: {exc}",
+                    hint="Check [store] uri in the config and that the folder is readable.",
+                ) from exc
+        return self._db
 
     def _table_names(self) -> list[str]:
-        result = self._db.list_tables()
+        if self._local is not None:
+            if not self._local.is_dir():
+                return []
+            return sorted(p.name[: -len(".lance")] for p in self._local.glob("*.lance") if p.is_dir())
+        result = self.db.list_tables()
         names = getattr(result, "tables", result)
         return list(names)
 
@@ -129,6 +169,7 @@ class LanceStore:
 
     @property
     def table(self) -> Any:
+        """The lancedb table, for writing (and reading a remote index)."""
         if self._table is None:
             if not self.exists():
                 raise StoreError(
@@ -136,7 +177,7 @@ class LanceStore:
                     hint="Run `ragcli ingest PATH` to build it.",
                 )
             try:
-                self._table = self._db.open_table(self.table_name)
+                self._table = self.db.open_table(self.table_name)
             except Exception as exc:
                 raise StoreError(
                     f"The index at {self.uri} cannot be read: {exc}",
@@ -144,13 +185,42 @@ class LanceStore:
                 ) from exc
         return self._table
 
+    @property
+    def dataset(self) -> Any:
+        """The chunks as a pylance dataset: the writer's current version once this store has written,
+        else the version current when it was first read (as a lancedb table would be)."""
+        if self._table is not None or self._local is None:
+            return self.table.to_lance()
+        if self._dataset is None:
+            self._dataset = self._open_dataset(self.table_name)
+        return self._dataset
+
+    def _open_dataset(self, name: str) -> Any:
+        if not self.exists():
+            raise StoreError(
+                f"There is no index at {self.uri} yet.", hint="Run `ragcli ingest PATH` to build it."
+            )
+        try:
+            import lance
+
+            assert self._local is not None
+            return lance.dataset(str(self._local / f"{name}.lance"))
+        except Exception as exc:
+            raise StoreError(
+                f"The index at {self.uri} cannot be read: {exc}",
+                hint="Run `ragcli reindex` to rebuild it from the source files.",
+            ) from exc
+
     # ----- metadata ------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
         if self._meta_cache is None:
             if META_TABLE not in self._table_names():
                 self._meta_cache = {}
             else:
-                rows = self._db.open_table(META_TABLE).to_arrow().to_pylist()
+                if self._local is not None:
+                    rows = self._open_dataset(META_TABLE).to_table().to_pylist()
+                else:
+                    rows = self.db.open_table(META_TABLE).to_arrow().to_pylist()
                 self._meta_cache = {r["key"]: r["value"] for r in rows}
         return dict(self._meta_cache)
 
@@ -159,9 +229,9 @@ class LanceStore:
 
         data = pa.table({"key": list(updates), "value": list(updates.values())})
         if META_TABLE not in self._table_names():
-            self._db.create_table(META_TABLE, data=data)
+            self.db.create_table(META_TABLE, data=data)
         else:
-            table = self._db.open_table(META_TABLE)
+            table = self.db.open_table(META_TABLE)
             table.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(data)
         self._meta_cache = None
 
@@ -188,7 +258,7 @@ class LanceStore:
             raise StoreError(
                 f"There is no index at {self.uri} yet.", hint="Run `ragcli ingest PATH` to build it."
             )
-        self._db.create_table(self.table_name, schema=chunk_schema(wanted.dimension))
+        self.db.create_table(self.table_name, schema=chunk_schema(wanted.dimension))
         self._write_meta(
             {
                 "schema_version": str(SCHEMA_VERSION),
@@ -214,12 +284,12 @@ class LanceStore:
 
     # ----- reading -------------------------------------------------------------------------------
     def count(self) -> int:
-        return int(self.table.count_rows()) if self.exists() else 0
+        return int(self.dataset.count_rows()) if self.exists() else 0
 
     def document_states(self) -> dict[str, DocState]:
         if not self.exists():
             return {}
-        columns = self.table.to_lance().to_table(columns=["doc_id", "source", "doc_hash"]).to_pydict()
+        columns = self.dataset.to_table(columns=["doc_id", "source", "doc_hash"]).to_pydict()
         counts: dict[str, int] = {}
         first: dict[str, tuple[str, str]] = {}
         for doc_id, source, doc_hash in zip(
@@ -247,30 +317,43 @@ class LanceStore:
         return dict(zip(hashes, vectors, strict=True))
 
     def all_rows(self, columns: Sequence[str]) -> dict[str, list[Any]]:
-        return dict(self.table.to_lance().to_table(columns=list(columns)).to_pydict())
+        return dict(self.dataset.to_table(columns=list(columns)).to_pydict())
 
-    def vector_search(self, vector: np.ndarray, k: int, where: str | None = None) -> list[Passage]:
-        query = (
-            self.table.search(vector.astype("float32"), vector_column_name="vector")
-            .metric("cosine")
-            .select([*_HIT_COLUMNS, "_distance"])
-            .limit(k)
+    def vector_search(
+        self, vector: np.ndarray, k: int, where: str | None = None, *, exact: bool = False
+    ) -> list[Passage]:
+        """The k nearest chunks; through the ANN index (refined) when there is one, unless `exact`."""
+        nearest: dict[str, Any] = {
+            "column": "vector",
+            "q": vector.astype("float32"),
+            "k": k,
+            "metric": "cosine",
+            "use_index": not exact,
+        }
+        if not exact:
+            # HNSW returns refine_factor × k candidates, and its search list must hold that many.
+            nearest.update(
+                nprobes=ANN_NPROBES, refine_factor=ANN_REFINE_FACTOR, ef=max(ANN_EF, k * ANN_REFINE_FACTOR)
+            )
+        rows = self.dataset.to_table(
+            nearest=nearest, columns=[*_HIT_COLUMNS, "_distance"], filter=where, prefilter=bool(where)
         )
-        if where:
-            query = query.where(where, prefilter=True)
-        return [_hit(row, 1.0 - float(row["_distance"])) for row in query.to_list()]
+        return [_hit(row, 1.0 - float(row["_distance"])) for row in rows.to_pylist()]
 
     def keyword_search(self, text: str, k: int, where: str | None = None) -> list[Passage]:
-        from lancedb.query import MatchQuery
+        from lance.query import MatchQuery
 
         if not text.strip():
             return []
         # A MatchQuery is matched as words; the question is never parsed as query syntax.
-        query = self.table.search(MatchQuery(text, "text"), query_type="fts")
-        query = query.select([*_HIT_COLUMNS, "_score"]).limit(k)
-        if where:
-            query = query.where(where, prefilter=True)
-        return [_hit(row, float(row["_score"])) for row in query.to_list()]
+        rows = self.dataset.to_table(
+            full_text_query=MatchQuery(text, "text"),
+            columns=[*_HIT_COLUMNS, "_score"],
+            filter=where,
+            prefilter=bool(where),
+            limit=k,
+        )
+        return [_hit(row, float(row["_score"])) for row in rows.to_pylist()]
 
     def has_vector_index(self) -> bool:
         return any(tuple(cfg.columns) == ("vector",) for cfg in self.table.list_indices())
@@ -312,14 +395,74 @@ class LanceStore:
         table.optimize()
 
     def ensure_vector_index(self, min_rows: int) -> bool:
-        """Build an ANN index once the table is large enough that exact search stops being flat in
-        latency; below that, exact search is both faster and exact. `optimize` keeps it up to date."""
-        if self.has_vector_index() or self.count() < min_rows:
+        """Build the ANN index once the table has `min_rows` rows, and rebuild it once the table has
+        outgrown the rows it was trained on (see the module docstring); True when it (re)built it."""
+        rows = self.count()
+        if rows < min_rows:
+            return False
+        trained = int(self.meta().get("ann_trained_rows", "0"))
+        if self.has_vector_index() and trained and rows < trained * ANN_RETRAIN_GROWTH:
+            return False
+        if self.has_vector_index() and not trained:
+            # An index built before its size was recorded: adopt it rather than retrain at once.
+            self._write_meta({"ann_trained_rows": str(rows)})
             return False
         from lancedb.index import IvfHnswSq
 
-        self.table.create_index("vector", config=IvfHnswSq(distance_type="cosine"))
+        self.table.create_index(
+            "vector", config=IvfHnswSq(distance_type="cosine", num_partitions=_partitions(rows)), replace=True
+        )
+        self._write_meta({"ann_trained_rows": str(rows)})
         return True
+
+    def cleanup_versions(self, keep_versions: int, keep_minutes: float) -> int:
+        """Remove superseded table versions, keeping the newest `keep_versions` and every version that
+        was current within the last `keep_minutes` (a reader that opened one of those keeps working:
+        its files stay until it is older than that); the number of versions removed."""
+        from datetime import UTC, datetime, timedelta
+
+        removed = 0
+        for table in (self.table, self.db.open_table(META_TABLE)):
+            versions = sorted(table.list_versions(), key=lambda v: v["version"])
+            if len(versions) <= max(keep_versions, 1):
+                continue
+            now = datetime.now(UTC)
+            # A version stops being current when the next one is committed; keep those replaced later
+            # than the cutoff.
+            replaced_at = [_utc(v["timestamp"]) for v in versions[1:]]
+            cutoff = now - timedelta(minutes=keep_minutes)
+            candidates = zip(versions[: -max(keep_versions, 1)], replaced_at, strict=False)
+            doomed = [v for v, until in candidates if until < cutoff]
+            if not doomed:
+                continue
+            # delete_unverified: the writer lock is held, so no half-finished commit can be deleted.
+            stats = table.to_lance().cleanup_old_versions(
+                versions=[v["version"] for v in doomed],
+                delete_unverified=True,
+                error_if_tagged_old_versions=False,
+            )
+            removed += int(getattr(stats, "old_versions", 0))
+        return removed
+
+
+def _utc(moment: Any) -> Any:
+    """lancedb reports version times as naive local times."""
+    from datetime import UTC
+
+    return moment.astimezone(UTC)
+
+
+def _local_dir(uri: str) -> Path | None:
+    """The folder of a local index; None for a remote one (s3://, gs://, az://, db://, …)."""
+    if uri.startswith("file://"):
+        return Path(uri[len("file://") :])
+    return None if "://" in uri else Path(uri)
+
+
+def _partitions(rows: int) -> int:
+    """IVF partitions: about one per 4,096 rows (lancedb's own rule of thumb is sqrt(rows) for
+    IVF_PQ; HNSW within a partition works best with a few thousand rows per partition)."""
+    return max(1, rows // 4096)
 
 
 _HIT_COLUMNS = ["id", "doc_id", "source", "title", "heading", "page", "chunk_index", "text"]
