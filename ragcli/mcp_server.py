@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ragcli.errors import EXIT_OK, ConfigError, UsageError
+from ragcli.errors import EXIT_OK, ConfigError, RagcliError, UsageError
 
 if TYPE_CHECKING:
     from ragcli.config import Settings
@@ -37,7 +37,13 @@ class McpTools:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="ragcli-mcp")
 
     async def call(self, func: Any, *args: Any) -> Any:
-        return await asyncio.wrap_future(self.pool.submit(func, *args))
+        """Run a tool body on the worker; a domain error reaches the agent as its message and fix."""
+        from mcp.server.mcpserver.exceptions import ToolError
+
+        try:
+            return await asyncio.wrap_future(self.pool.submit(func, *args))
+        except RagcliError as exc:
+            raise ToolError(str(exc)) from exc
 
     def _options(self, question: str, k: int | None, mode: str | None) -> Any:
         from ragcli.query import AskOptions

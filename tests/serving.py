@@ -4,7 +4,6 @@ held back (how a test keeps a request in flight)."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from ragcli.serve.client import NoDelayConnection
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,7 +83,7 @@ class Server:
         self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
         headers: dict[str, str] | None = None, timeout: float = 120,
     ) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = NoDelayConnection("127.0.0.1", self.port, timeout=timeout)
         sent = dict(headers or {})
         if self.token and "Authorization" not in sent:
             sent["Authorization"] = f"Bearer {self.token}"

@@ -11,6 +11,7 @@ import http.client
 import json
 import logging
 import os
+import socket
 from typing import TYPE_CHECKING, Any
 
 from ragcli.serve.discovery import config_digest, pid_alive, read_serve_file
@@ -21,6 +22,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::"}
+
+
+class NoDelayConnection(http.client.HTTPConnection):
+    """http.client sends the headers and the body in two writes; with Nagle's algorithm on, the body then
+    waits for the server's delayed ACK of the headers: a flat 40 ms on every request over loopback."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def ask_via_server(settings: Settings, payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -41,7 +51,7 @@ def ask_via_server(settings: Settings, payload: dict[str, Any]) -> dict[str, Any
         headers["Authorization"] = f"Bearer {token}"
     # A question may legitimately take as long as the generator's own timeout.
     timeout = settings.config.generation.timeout_s + 10
-    conn = http.client.HTTPConnection(host, info.port, timeout=timeout)
+    conn = NoDelayConnection(host, info.port, timeout=timeout)
     try:
         conn.request("POST", "/v1/ask", body=json.dumps(payload).encode(), headers=headers)
         response = conn.getresponse()
