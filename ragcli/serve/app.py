@@ -281,6 +281,11 @@ class AccessMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # The server's own share of the client's wall time, for `benchmarks/serve_load.py`.
+                elapsed = (time.perf_counter() - started) * 1000
+                headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={elapsed:.2f}".encode()))
+                message = message | {"headers": headers}
             await send(message)
 
         try:
