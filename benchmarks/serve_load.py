@@ -286,6 +286,13 @@ def overhead_phase(client: Client, env: dict[str, str], questions: list[str]) ->
 def cli_phase(env: dict[str, str], question: str, runs: int) -> dict[str, Any]:
     child = {k: v for k, v in os.environ.items() if not k.startswith("RAGCLI_")} | env | {"PYTHONPATH": str(REPO)}
     out: dict[str, Any] = {}
+    for label, code in (("python_startup", "pass"), ("import_ragcli_cli", "import ragcli.cli")):
+        walls = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env=child, check=True, cwd=REPO)
+            walls.append((time.perf_counter() - started) * 1000)
+        out[label] = {"wall_ms": summary(walls)}
     for label, extra in (("server", []), ("no_server", ["--no-server"])):
         walls, via = [], set()
         for _ in range(runs if label == "server" else max(1, runs // 2)):

@@ -230,6 +230,25 @@ def test_a_configured_token_is_required_except_for_probes(token_server: Server) 
     assert token_server.json("POST", "/v1/search", {"question": "valve"})[0] == 200
 
 
+def test_sighup_reloads_the_configuration(token_server: Server) -> None:
+    config = token_server.home.parent / ".ragcli.toml"
+    question = {"question": "Which valve opens at 8 bar of pressure, and what is its body made of?"}
+    assert token_server.json("POST", "/v1/search", question)[0] == 200
+    original = config.read_text()
+    config.write_text(original + "max_question_chars = 40\n")
+    try:
+        token_server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while (status := token_server.json("POST", "/v1/search", question)[0]) == 200:
+            assert time.monotonic() < deadline, "the new limit never applied"
+            time.sleep(0.2)
+        assert status == 400
+    finally:
+        config.write_text(original)
+        token_server.proc.send_signal(signal.SIGHUP)
+    assert token_server.proc.poll() is None
+
+
 def test_any_bind_but_loopback_requires_a_token(tmp_path: Path) -> None:
     config = write_config(tmp_path, host="0.0.0.0")
     done = run_cli(config, "serve", timeout=120)

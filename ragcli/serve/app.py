@@ -143,7 +143,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def build_app(runtime: ServeRuntime, *, token: str | None, log_format: str = "text") -> Starlette:
-    serve_cfg = runtime.settings.config.serve
+    def limits() -> Any:  # read per request: SIGHUP may have changed them
+        return runtime.settings.config.serve
 
     def guarded(handler: Handler) -> Handler:
         """Every domain error and every bug becomes a JSON error; the traceback goes to the log only."""
@@ -182,8 +183,8 @@ def build_app(runtime: ServeRuntime, *, token: str | None, log_format: str = "te
         return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
 
     async def ask(request: Request) -> Response:
-        body = await read_json_body(request, serve_cfg.max_body_bytes)
-        question, options = parse_question_request(body, ASK_KEYS, serve_cfg.max_question_chars)
+        body = await read_json_body(request, limits().max_body_bytes)
+        question, options = parse_question_request(body, ASK_KEYS, limits().max_question_chars)
         provider = body.get("provider")
         if provider is not None and provider not in _providers():
             raise HTTPError(400, f"provider must be one of {', '.join(_providers())}.")
@@ -195,12 +196,12 @@ def build_app(runtime: ServeRuntime, *, token: str | None, log_format: str = "te
         return json_response(result)
 
     async def search(request: Request) -> Response:
-        body = await read_json_body(request, serve_cfg.max_body_bytes)
-        question, options = parse_question_request(body, SEARCH_KEYS, serve_cfg.max_question_chars)
+        body = await read_json_body(request, limits().max_body_bytes)
+        question, options = parse_question_request(body, SEARCH_KEYS, limits().max_question_chars)
         return json_response(await runtime.run(runtime.search, question, options))
 
     async def feedback(request: Request) -> Response:
-        body = await read_json_body(request, serve_cfg.max_body_bytes)
+        body = await read_json_body(request, limits().max_body_bytes)
         request_id, rating, note = body.get("request_id"), body.get("rating"), body.get("note")
         if not isinstance(request_id, str) or not request_id or rating not in ("up", "down"):
             raise HTTPError(400, 'Send {"request_id": "…", "rating": "up" or "down", "note": optional}.')
@@ -285,7 +286,7 @@ class AccessMiddleware:
                 elapsed = (time.perf_counter() - started) * 1000
                 headers = list(message.get("headers", []))
                 headers.append((b"server-timing", f"app;dur={elapsed:.2f}".encode()))
-                message = message | {"headers": headers}
+                message = {**message, "headers": headers}
             await send(message)
 
         try:

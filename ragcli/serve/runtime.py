@@ -84,6 +84,7 @@ class ServeRuntime:
         self._telemetry: Any = None
         self._pending = 0  # touched only on the event loop thread
         self._lock = threading.RLock()
+        self._refresh_lock = threading.Lock()
         self._models = _Models(generators={})
         self._engines: dict[str, QueryEngine] = {}
         self._store: Any = None
@@ -276,6 +277,10 @@ class ServeRuntime:
 
     def refresh(self) -> bool:
         """Open the index again when an ingest changed it since; True when a new engine was swapped in."""
+        with self._refresh_lock:  # the refresh thread and a SIGHUP reload, one at a time
+            return self._refresh()
+
+    def _refresh(self) -> bool:
         from ragcli.store import get_store
         from ragcli.store.journal import CorpusJournal
 

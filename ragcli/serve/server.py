@@ -62,6 +62,8 @@ def run_serve(settings: Settings, reload_settings: Callable[[], Settings]) -> in
         ) from None
     cfg = settings.config.serve
     token = serve_token(settings)
+    if cfg.log_format == "json":
+        _json_access_lines()
     runtime = ServeRuntime(settings)
     app = build_app(runtime, token=token, log_format=cfg.log_format)
     config = uvicorn.Config(
@@ -103,6 +105,17 @@ def run_serve(settings: Settings, reload_settings: Callable[[], Settings]) -> in
         runtime.stop()
         sock.close()
     return EXIT_OK
+
+
+def _json_access_lines() -> None:
+    """Access lines as bare JSON objects on stderr, one per line, for log shippers."""
+    import sys
+
+    access = logging.getLogger("ragcli.serve.access")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
+    access.propagate = False
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
