@@ -58,17 +58,13 @@ class McpTools:
 
     def search(self, question: str, k: int | None = None, mode: str | None = None) -> dict[str, Any]:
         from ragcli.query import QueryEngine
-        from ragcli.serve.runtime import passage_json
+        from ragcli.serve.payloads import search_json
 
         options = self._options(question, k, mode)
+        started = time.perf_counter()
         self._engine = self._engine or QueryEngine(self.settings)
         retrieval = self._engine.retrieve(question, options)
-        return {
-            "question": question,
-            "mode": retrieval.mode,
-            "passages": [passage_json(p) for p in retrieval.passages],
-            "degraded_reason": "; ".join(retrieval.degraded_reasons) or None,
-        }
+        return search_json(question, retrieval, (time.perf_counter() - started) * 1000)
 
     def ask(self, question: str, k: int | None = None, mode: str | None = None) -> dict[str, Any]:
         from ragcli.query import ask_with_cache

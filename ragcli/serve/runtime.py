@@ -162,21 +162,12 @@ class ServeRuntime:
         return result
 
     def search(self, question: str, options: AskOptions) -> dict[str, Any]:
+        from ragcli.serve.payloads import search_json
+
         started = time.perf_counter()
         engine = self._engine(None, rerank=options.rerank)
         retrieval = engine.retrieve(question, options)
-        timings = dict(retrieval.timings_ms)
-        timings["total"] = round((time.perf_counter() - started) * 1000, 2)
-        return {
-            "question": question,
-            "mode": retrieval.mode,
-            "passages": [passage_json(p) for p in retrieval.passages],
-            "candidates": retrieval.candidates,
-            "degraded": bool(retrieval.degraded_reasons),
-            "degraded_reason": "; ".join(retrieval.degraded_reasons) or None,
-            "notes": retrieval.notes,
-            "timings_ms": timings,
-        }
+        return search_json(question, retrieval, (time.perf_counter() - started) * 1000)
 
     async def feedback(self, request_id: str, rating: str, note: str | None) -> None:
         await self._in_telemetry_thread(lambda: self._get_telemetry().feedback(request_id, rating, note))
@@ -368,18 +359,4 @@ class ServeRuntime:
 
     async def _in_telemetry_thread(self, func: Callable[[], T]) -> T:
         return await asyncio.wrap_future(self._telemetry_pool.submit(func))
-
-
-def passage_json(p: Any) -> dict[str, Any]:
-    return {
-        "chunk_id": p.chunk_id,
-        "doc_id": p.doc_id,
-        "source": p.source,
-        "title": p.title,
-        "heading": p.heading,
-        "page": p.page,
-        "chunk_index": p.chunk_index,
-        "score": round(float(p.score), 6),
-        "text": p.text,
-    }
 
