@@ -18,17 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from ragcli.serve.client import NoDelayConnection
+from tests.test_query import DOCS as QUERY_DOCS
 
 REPO = Path(__file__).resolve().parents[1]
 
-DOCS = {
-    "pumps.md": "# Pumps\n\nThe P-700 pump moves 40 litres per minute.\n\n## Service\n\n"
-    "Replace the P-700 impeller seal every 2,000 hours of operation.\n",
-    "valves.md": "# Valves\n\nThe V-12 relief valve opens at 8 bar of pressure.\n\n"
-    "Valve bodies are cast from bronze to resist corrosion.\n",
-    "safety.txt": "Safety rules\n\nAlways wear ear protection near the compressor hall.\n\n"
-    "Fire drills happen on the first Monday of each quarter.\n",
-}
+# The query tests' small corpus: pumps.md, valves.md, safety.txt, notes/history.md.
+DOCS = QUERY_DOCS
 
 
 def write_docs(root: Path, docs: dict[str, str]) -> Path:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +75,19 @@ def test_health_readiness_and_metrics(served: Server) -> None:
     assert 'ragcli_stage_seconds_count{stage="retrieve"}' in text
     assert "ragcli_index_version " in text and "ragcli_ready 1.0" in text
     assert "ragcli_last_ingest_age_seconds" in text and "ragcli_cache_answers_total" in text
+    assert '"POST /v1/ask" 200' in served.log.read_text()  # one access line per request
+
+
+def test_the_config_digest_ignores_what_a_request_states_itself(tmp_path: Path) -> None:
+    from ragcli.serve.discovery import config_digest
+
+    base = {"RAGCLI_HOME": str(tmp_path)}
+    digest = config_digest(load_settings(env=base))
+    same = {"RAGCLI_RETRIEVAL__TOP_K": "9", "RAGCLI_GENERATION__PROVIDER": "openai", "RAGCLI_SERVE__PORT": "1",
+            "RAGCLI_EMBEDDING__THREADS": "1", "RAGCLI_CACHE__ENABLED": "false"}
+    assert config_digest(load_settings(env=base | same)) == digest
+    for key, value in (("RAGCLI_RETRIEVAL__CANDIDATES", "7"), ("RAGCLI_EMBEDDING__MODEL_PATH", "/x")):
+        assert config_digest(load_settings(env=base | {key: value})) != digest
 
 
 def test_ask_returns_the_ask_json_object_and_caches(served: Server) -> None:
@@ -264,6 +279,17 @@ def test_ask_uses_the_server_then_falls_back_when_it_is_gone(token_server: Serve
     assert done.returncode == 0, done.stderr
     served = json.loads(done.stdout)
     assert served["via"] == "server" and "8 bar" in served["answer"]
+
+    # Through the server the CLI imports none of the heavy libraries.
+    code = (
+        "import sys\nfrom ragcli.cli import main\nsys.argv = ['ragcli', 'ask', sys.argv[1], '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('lancedb', 'pyarrow', 'onnxruntime', 'numpy', 'httpx', 'tiktoken') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
+    )
+    light = subprocess.run([sys.executable, "-c", code, question], env=env, cwd=config.parent,
+                           capture_output=True, text=True, timeout=120)
+    assert json.loads(light.stdout)["via"] == "server" and "HEAVY=\n" in light.stderr, light.stderr
 
     local = run_cli(config, "ask", question, "--json", "--no-server", env=env)
     assert json.loads(local.stdout)["via"] == "process"
