@@ -16,7 +16,8 @@ query embeddings. Phases:
   2. throughput concurrency 1 and 8, cache off; concurrency 8 with the cache on and 40% repeats;
   3. cli        `ragcli ask --json` in a fresh process through the server, and with --no-server;
   4. soak       (--soak N) N requests at concurrency 4: errors, RSS growth, p95 first vs last 1,000;
-  5. ingest     (--ingest-docs N) concurrency 2 while another process ingests N new documents.
+  5. ingest     (--ingest-docs N) concurrency 2 while another process ingests N new documents (they stay
+                in the index: delete benchmarks/out/serve-home to start from the SQuAD contexts alone).
 """
 
 from __future__ import annotations

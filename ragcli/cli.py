@@ -206,8 +206,9 @@ def serve(
 ) -> int:
     """Answer over HTTP JSON with the index open and the models loaded once (needs the serve extra).
 
-    POST /v1/ask, /v1/search, /v1/feedback; GET /v1/stats, /healthz, /readyz, /metrics. SIGTERM drains
-    and exits 0; SIGHUP reloads the configuration. `ragcli ask` uses it through <home>/serve.json.
+    POST /v1/ask, /v1/search, /v1/feedback; GET /v1/stats, /healthz, /readyz, /metrics.
+
+    SIGTERM drains and exits 0; SIGHUP reloads the configuration; `ragcli ask` finds it in <home>/serve.json.
     """
     from ragcli.serve.server import run_serve
 
