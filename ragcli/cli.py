@@ -170,9 +170,12 @@ def ask(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Neither read nor write the answer cache.")
     ] = False,
+    no_server: Annotated[
+        bool, typer.Option("--no-server", help="Answer in this process even when `ragcli serve` runs.")
+    ] = False,
     json_output: JsonOpt = False,
 ) -> int:
-    """Answer a question from the indexed documents, with citations."""
+    """Answer a question from the indexed documents, with citations (through `ragcli serve` when it runs)."""
     from ragcli import app as service
     from ragcli.query import AskOptions
     from ragcli.retrieval.filters import Filters, parse_field_filters, parse_since
@@ -194,7 +197,38 @@ def ask(
             since=parse_since(since) if since else None,
         )
     )
-    return service.run_ask(settings, question, options, json_output=json_output, use_cache=not no_cache)
+    return service.run_ask(
+        settings, question, options, json_output=json_output, use_cache=not no_cache, use_server=not no_server
+    )
+
+
+@app.command()
+@_handle_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1; others need a token).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default 8750; 0 = any free port).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Questions answered at once.")] = None,
+    log_format: Annotated[str | None, typer.Option(help="Access log: text or json (one line per request).")] = None,
+) -> int:
+    """Answer over HTTP JSON with the index open and the models loaded once (needs the serve extra).
+
+    POST /v1/ask, /v1/search, /v1/feedback; GET /v1/stats, /healthz, /readyz, /metrics.
+
+    SIGTERM drains and exits 0; SIGHUP reloads the configuration; `ragcli ask` finds it in <home>/serve.json.
+    """
+    from ragcli.serve.server import run_serve
+
+    flags = {"serve.host": host, "serve.port": port, "serve.workers": workers, "serve.log_format": log_format}
+    return run_serve(_settings(flags), lambda: _settings(flags))
+
+
+@app.command()
+@_handle_errors
+def mcp() -> int:
+    """An MCP server on stdin/stdout with read-only `search` and `ask` tools (needs the mcp extra)."""
+    from ragcli.mcp_server import run_mcp
+
+    return run_mcp(_settings())
 
 
 @app.command()

@@ -24,7 +24,8 @@ from ragcli.errors import ConfigError
 CONFIG_FILENAME = ".ragcli.toml"
 ENV_PREFIX = "RAGCLI_"
 # Variables with the prefix that are not configuration keys.
-RESERVED_ENV = {"RAGCLI_CONFIG", "RAGCLI_TEST_CRASH_AT", "RAGCLI_FAULTS"}
+# RAGCLI_SERVE_TOKEN is the default [serve] token_env: a secret, never a configuration key.
+RESERVED_ENV = {"RAGCLI_CONFIG", "RAGCLI_TEST_CRASH_AT", "RAGCLI_FAULTS", "RAGCLI_SERVE_TOKEN"}
 
 
 class _Section(BaseModel):
@@ -193,6 +194,22 @@ class ThresholdsConfig(_Section):
     min_cache_hit_rate: float = Field(0.0, ge=0, le=1)
 
 
+class ServeConfig(_Section):
+    host: str = Field("127.0.0.1", description="Bind address; anything but loopback requires a token.")
+    port: int = Field(8750, ge=0, le=65535, description="TCP port; 0 = any free port.")
+    token_env: str = Field(
+        "RAGCLI_SERVE_TOKEN", description="Environment variable holding the bearer token (empty: none)."
+    )
+    refresh_seconds: float = Field(
+        2.0, gt=0, le=300, description="How often the server looks for a newer index or corpus generation."
+    )
+    max_body_bytes: int = Field(65_536, ge=1024, description="Larger request bodies get 413.")
+    max_question_chars: int = Field(2000, ge=1, description="Longer questions get 400.")
+    workers: int = Field(4, ge=1, le=64, description="Questions answered at once (threads).")
+    queue_size: int = Field(16, ge=0, description="Questions waiting for a worker; beyond it 429.")
+    log_format: Literal["text", "json"] = Field("text", description="One access log line per request.")
+
+
 class RagConfig(_Section):
     home: str | None = Field(None, description="State directory; default .ragcli/ beside the config.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -209,6 +226,7 @@ class RagConfig(_Section):
     telemetry: TelemetryConfig = TelemetryConfig()  # type: ignore[call-arg]
     cost: CostConfig = CostConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()  # type: ignore[call-arg]
+    serve: ServeConfig = ServeConfig()  # type: ignore[call-arg]
 
 
 @dataclass

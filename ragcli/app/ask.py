@@ -12,12 +12,25 @@ from ragcli.errors import EXIT_OK, UsageError
 
 
 def run_ask(
-    settings: Settings, question: str, options: Any, *, json_output: bool, use_cache: bool = True
+    settings: Settings,
+    question: str,
+    options: Any,
+    *,
+    json_output: bool,
+    use_cache: bool = True,
+    use_server: bool = True,
 ) -> int:
-    from ragcli.query import ask_with_cache
-
     if not question.strip():
         raise UsageError("The question is empty.", hint='Ask something: ragcli ask "How do I …?"')
+    if use_server:
+        from ragcli.serve.client import ask_payload, ask_via_server
+
+        served = ask_via_server(settings, ask_payload(settings, question, options, use_cache=use_cache))
+        if served is not None:  # the server recorded the event itself
+            _print_answer(served | {"via": "server"}, [], json_output)
+            return EXIT_OK
+    from ragcli.query import ask_with_cache
+
     streaming = stdout.is_terminal and not json_output and settings.config.generation.stream
     streamed: list[str] = []
 
@@ -29,6 +42,7 @@ def run_ask(
     result, _ = ask_with_cache(
         settings, question, options, use_cache=use_cache, on_token=on_token if streaming else None
     )
+    result["via"] = "process"
     try:
         _print_answer(result, streamed, json_output)
     finally:

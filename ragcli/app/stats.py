@@ -6,11 +6,14 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragcli.app.console import print_json, stderr, stdout
 from ragcli.config import Settings
 from ragcli.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from ragcli.telemetry.facade import Telemetry
 
 logger = logging.getLogger("ragcli")
 
@@ -26,12 +29,8 @@ def run_stats(
     since_seconds = None
     if since:
         since_seconds = time.time() - parse_since(since)
-    uri = settings.store_uri
-    index_path = Path(uri) if "://" not in uri else None
     with Telemetry(settings) as telemetry:
-        stats = telemetry.stats(
-            since_seconds, index_path=index_path, oldest_document_at=_oldest_document_mtime(settings)
-        )
+        stats = collect_stats(settings, telemetry, since_seconds)
     breaches = check_thresholds(stats, settings.config.thresholds) if check else []
     png = None
     if report is not None:
@@ -49,6 +48,15 @@ def run_stats(
     for breach in breaches:
         stderr.print(f"[red]Threshold breached:[/red] {breach}", highlight=False)
     return EXIT_THRESHOLD if breaches else EXIT_OK
+
+
+def collect_stats(settings: Settings, telemetry: Telemetry, since_seconds: float | None) -> dict[str, Any]:
+    """The `stats --json` object; `ragcli serve` answers GET /v1/stats with it too."""
+    uri = settings.store_uri
+    index_path = Path(uri) if "://" not in uri else None
+    return telemetry.stats(
+        since_seconds, index_path=index_path, oldest_document_at=_oldest_document_mtime(settings)
+    )
 
 
 def _oldest_document_mtime(settings: Settings) -> float | None:

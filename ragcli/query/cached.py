@@ -3,6 +3,7 @@ similar cached question when the index cannot be read."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import uuid
@@ -15,6 +16,7 @@ from ragcli.query.engine import STAGES, AskOptions, QueryEngine, error_reason
 if TYPE_CHECKING:
     import numpy as np
 
+    from ragcli.cache.answers import AnswerCache
     from ragcli.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,10 +30,12 @@ def ask_with_cache(
     use_cache: bool = True,
     on_token: Callable[[str], None] | None = None,
     engine: QueryEngine | None = None,
+    answer_cache: AnswerCache | None = None,
 ) -> tuple[dict[str, Any], QueryEngine | None]:
     """Answer through the caches: exact hit (no model, no index opened), then semantic hit (the
     question is embedded, the index is not searched), then the full pipeline, whose answer is cached
-    unless it was degraded. Returns the JSON result and the engine, for reuse across questions."""
+    unless it was degraded. Returns the JSON result and the engine, for reuse across questions.
+    `answer_cache`: a long-lived process's open cache (opening one costs tens of ms per question)."""
     from ragcli.cache.answers import AnswerCache
     from ragcli.cache.keys import scope_key
 
@@ -42,7 +46,7 @@ def ask_with_cache(
     k = options.k or config.retrieval.top_k
     rerank = config.rerank.enabled if options.rerank is None else options.rerank
     scope = scope_key(config, filters=options.filters.fingerprint(), mode=mode, k=k, rerank=rerank)
-    cache = AnswerCache(settings) if use_cache and config.cache.enabled else None
+    cache = (answer_cache or AnswerCache(settings)) if use_cache and config.cache.enabled else None
 
     if cache is not None:
         hit = _safe_cache_call(lambda: cache.get_exact(question, scope))
@@ -92,12 +96,10 @@ def _similar_cached_answer(cache: Any, question: str, vector: np.ndarray | None,
     """With the index unreadable, a guarded answer to a similar question beats no answer (flagged)."""
     if vector is None:
         return None
-    relaxed = max(0.85, cache.threshold - 0.07)
-    original, cache.threshold = cache.threshold, relaxed
-    try:
-        return _safe_cache_call(lambda: cache.get_semantic(question, vector, scope))
-    finally:
-        cache.threshold = original
+    # A shallow copy with its own threshold: the cache may be shared by a server's threads.
+    relaxed = copy.copy(cache)
+    relaxed.threshold = max(0.85, cache.threshold - 0.07)
+    return _safe_cache_call(lambda: relaxed.get_semantic(question, vector, scope))
 
 
 def _safe_cache_call(call: Callable[[], Any]) -> Any:
