@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ragcli.errors import ConfigError
 
@@ -55,6 +55,18 @@ class ChunkingConfig(_Section):
     semantic_threshold: float = Field(
         0.25, ge=0, le=1, description="semantic: split where sentence similarity drops by this much."
     )
+    context_template: str = Field(
+        "{context}\n\n{text}",
+        description="What is embedded and keyword-indexed per chunk: {context} is the document title and "
+        "heading path, {text} the chunk; \"{text}\" alone switches context off. Shown text stays clean.",
+    )
+
+    @field_validator("context_template")
+    @classmethod
+    def _known_template_fields(cls, value: str) -> str:
+        from ragcli.chunking.context import check_template
+
+        return check_template(value)
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkingConfig:

@@ -100,9 +100,14 @@ def evaluate_beir(
     limit: int | None = None,
     progress: Progress | None = None,
     observer: IngestObserver | None = None,
+    ci: bool = False,
+    details: Path | None = None,
 ) -> dict[str, Any]:
+    """Every variant on one BEIR folder. With `ci`, each variant after the first gets a paired bootstrap
+    95% interval of its difference from the first (the baseline) under "ci"; with `details`, per-query
+    scores of every variant go to that file as JSON lines."""
     from ragcli.evaluation.beir import load_beir
-    from ragcli.evaluation.runner import evaluate_retrieval
+    from ragcli.evaluation.runner import confidence_rows, evaluate_retrieval, write_details
     from ragcli.query import QueryEngine
 
     dataset = load_beir(directory, split)
@@ -118,8 +123,14 @@ def evaluate_beir(
         result = evaluate_retrieval(
             queries, dataset.qrels, corpus_retriever(engine, variant), k=k, progress=progress
         )
-        result.pop("per_query", None)  # 800 rows of detail drown the summary; the metrics are the point
         results[variant.name] = result | {"mode": variant.mode, "rerank": variant.rerank}
+    intervals = confidence_rows(results) if ci and len(results) > 1 else {}
+    if details is not None:
+        write_details(details, results)
+    for result in results.values():
+        result.pop("per_query", None)  # 800 rows of detail drown the summary; --details has them
+    for name, interval in intervals.items():
+        results[name]["ci"] = interval
     return {
         "dataset": str(directory),
         "split": split,

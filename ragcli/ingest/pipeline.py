@@ -316,6 +316,9 @@ class Ingestor:
     def _chunk(
         self, parsed: ParsedDocument, doc_id: str, source: str, content_hash: str, mtime: float
     ) -> list[Chunk]:
+        from ragcli.chunking.context import contextual_text
+
+        template = self.config.chunking.context_template
         now = time.time()
         chunks: list[Chunk] = []
         for section in _fold_bare_headings(parsed.text, parsed.sections):
@@ -324,7 +327,10 @@ class Ingestor:
                 continue
             for span in self.chunker.split(section_text):
                 text = section_text[span.start : span.end]
-                chunk_hash = sha256_hex(text)
+                indexed = contextual_text(template, parsed.title, section.heading, text)
+                # The hash is of what is embedded, so a changed template re-embeds exactly the chunks
+                # whose context changed (vectors are reused by hash).
+                chunk_hash = sha256_hex(indexed)
                 index = len(chunks)
                 chunks.append(
                     Chunk(
@@ -343,6 +349,7 @@ class Ingestor:
                         mtime=mtime,
                         ingested_at=now,
                         text=text,
+                        search_text=indexed if indexed != text else "",
                     )
                 )
         return chunks
@@ -408,7 +415,7 @@ class Ingestor:
         for item in pending:
             for chunk in item.chunks:
                 if chunk.chunk_hash not in by_hash and chunk.chunk_hash not in texts:
-                    texts[chunk.chunk_hash] = chunk.text
+                    texts[chunk.chunk_hash] = chunk.indexed_text
                     tokens += chunk.token_count
         if texts:
             fresh = self._embed(list(texts.values()), report)

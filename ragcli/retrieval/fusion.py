@@ -7,6 +7,8 @@ from dataclasses import replace
 
 from ragcli.models import Passage
 
+PEAK_DEPTH = 10
+
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[Passage]], k: int = 60) -> list[Passage]:
     """Score = Σ 1/(k + rank); robust because it ignores the incomparable raw scores."""
@@ -30,6 +32,67 @@ def weighted_fusion(vector: Sequence[Passage], keyword: Sequence[Passage], vecto
             first.setdefault(passage.chunk_id, passage)
     ordered = sorted(scores, key=lambda cid: (-scores[cid], cid))
     return [replace(first[cid], score=scores[cid]) for cid in ordered]
+
+
+def weighted_rrf(rankings: Sequence[Sequence[Passage]], weights: Sequence[float], k: int = 60) -> list[Passage]:
+    """Reciprocal rank fusion with a weight per list: Σ w / (k + rank)."""
+    scores: dict[str, float] = {}
+    first: dict[str, Passage] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, passage in enumerate(ranking, 1):
+            scores[passage.chunk_id] = scores.get(passage.chunk_id, 0.0) + weight / (k + rank)
+            first.setdefault(passage.chunk_id, passage)
+    ordered = sorted(scores, key=lambda cid: (-scores[cid], cid))
+    return [replace(first[cid], score=scores[cid]) for cid in ordered]
+
+
+def peakedness(scores: Sequence[float], depth: int = PEAK_DEPTH) -> float:
+    """How far a list's best score stands above the rest of its top `depth`, in standard deviations.
+
+    A retriever that is sure of its answer puts it well clear of the runners-up; one that is guessing
+    returns a flat head. Raw scores of different retrievers are not comparable, this is.
+    """
+    head = list(scores[:depth])
+    if len(head) < 3:
+        return 0.0
+    mean = sum(head[1:]) / (len(head) - 1)
+    spread = (sum((v - mean) ** 2 for v in head) / len(head)) ** 0.5
+    return (head[0] - mean) / spread if spread > 0 else 0.0
+
+
+def adaptive_weight(vector: Sequence[Passage], keyword: Sequence[Passage], vector_weight: float) -> float:
+    """The vector list's share for this query: `vector_weight` moved towards the list whose head is more
+    peaked (peakedness), so a confident keyword hit can win while a flat keyword list cannot drag the
+    vector list down."""
+    if not keyword:
+        return 1.0
+    if not vector:
+        return 0.0
+    pv = max(peakedness([p.score for p in vector]), 0.0)
+    pk = max(peakedness([p.score for p in keyword]), 0.0)
+    if pv + pk == 0:
+        return vector_weight
+    return vector_weight * pv / (vector_weight * pv + (1.0 - vector_weight) * pk)
+
+
+def document_aware(passages: Sequence[Passage], decay: float) -> list[Passage]:
+    """Documents ranked by their best chunk plus `decay` times the harmonically discounted sum of their
+    other chunks (decay 0 = best chunk only); each document's chunks stay together, best first.
+
+    Several chunks of one document matching is evidence that the document is about the question; a long
+    document must not win on bulk alone, hence the discount.
+    """
+    by_doc: dict[str, list[Passage]] = {}
+    for passage in passages:
+        by_doc.setdefault(passage.doc_id, []).append(passage)
+    doc_score: dict[str, float] = {}
+    for doc_id, chunks in by_doc.items():
+        chunks.sort(key=lambda p: -p.score)
+        doc_score[doc_id] = chunks[0].score + decay * sum(
+            p.score / (i + 1) for i, p in enumerate(chunks[1:], 1)
+        )
+    order = sorted(by_doc, key=lambda d: (-doc_score[d], by_doc[d][0].chunk_id))
+    return [p for doc_id in order for p in by_doc[doc_id]]
 
 
 def _normalised(values: Sequence[float]) -> list[float]:
