@@ -97,9 +97,18 @@ class RetrievalConfig(_Section):
     top_k: int = Field(5, ge=1, le=1000, description="Passages given to the answer step.")
     mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
     candidates: int = Field(50, ge=1, le=10000, description="Candidates fetched per search mode.")
-    fusion: Literal["rrf", "weighted"] = "rrf"
+    fusion: Literal["rrf", "weighted_rrf", "weighted", "adaptive"] = "rrf"
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
-    vector_weight: float = Field(0.5, ge=0, le=1, description="weighted fusion: share of the vector score.")
+    vector_weight: float = Field(
+        0.5, ge=0, le=1, description="weighted_rrf, weighted, adaptive: share of the vector list."
+    )
+    document_decay: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Rank documents by best chunk + decay x discounted sum of their other chunks, chunks of "
+        "a document together; unset = chunks ranked on their own.",
+    )
     rewrite: bool = Field(False, description="Rewrite the question into a search query (needs an LLM).")
     multi_query: int = Field(0, ge=0, le=8, description="Extra phrasings to search with (needs an LLM).")
 

@@ -295,14 +295,15 @@ class QueryEngine:
 
             fused = reciprocal_rank_fusion(rankings, cfg.rrf_k)
         elif mode == "hybrid" and len(rankings) == 2:
-            from ragcli.retrieval.fusion import reciprocal_rank_fusion, weighted_fusion
+            from ragcli.retrieval.fusion import fuse_hybrid
 
-            if cfg.fusion == "rrf":
-                fused = reciprocal_rank_fusion(rankings, cfg.rrf_k)
-            else:
-                fused = weighted_fusion(rankings[0], rankings[1], cfg.vector_weight)
+            fused = fuse_hybrid(rankings[0], rankings[1], cfg.fusion, cfg.vector_weight, cfg.rrf_k)
         else:
             fused = rankings[0] if rankings else []
+        if cfg.document_decay is not None and fused:
+            from ragcli.retrieval.fusion import document_aware
+
+            fused = document_aware(fused, cfg.document_decay)
         timer.record("retrieve", started)
         candidates = len(fused)
 

@@ -124,3 +124,27 @@ def blend_rankings(passages: Sequence[Passage], rerank_scores: Sequence[float], 
     }
     ordered = sorted(mixed, key=lambda i: (-mixed[i], i))
     return [replace(passages[i], score=mixed[i]) for i in ordered]
+
+
+FUSIONS = ("rrf", "weighted_rrf", "weighted", "adaptive")
+
+
+def fuse_hybrid(
+    vector: Sequence[Passage], keyword: Sequence[Passage], method: str, vector_weight: float, rrf_k: int
+) -> list[Passage]:
+    """One ranking from the vector and keyword lists ([retrieval] fusion):
+
+    rrf           Σ 1/(k + rank), both lists alike;
+    weighted_rrf  the same with the vector list weighted `vector_weight`, the keyword list the rest;
+    weighted      min-max normalised scores mixed `vector_weight` : 1 - `vector_weight`;
+    adaptive      `weighted` with the share moved per query towards the more peaked list (adaptive_weight).
+    """
+    if method == "rrf":
+        return reciprocal_rank_fusion([vector, keyword], rrf_k)
+    if method == "weighted_rrf":
+        return weighted_rrf([vector, keyword], [vector_weight, 1.0 - vector_weight], rrf_k)
+    if method == "weighted":
+        return weighted_fusion(vector, keyword, vector_weight)
+    if method == "adaptive":
+        return weighted_fusion(vector, keyword, adaptive_weight(vector, keyword, vector_weight))
+    raise ValueError(f"unknown fusion {method!r}; choose one of {', '.join(FUSIONS)}")
