@@ -1,7 +1,9 @@
 """Which fusion and document aggregation to ship: a replay study over dumped candidate lists.
 
     .venv/bin/python benchmarks/retrieval_fusion.py benchmarks/out/replay-squad-clean.json \
-        benchmarks/out/replay-scifact-clean.json [--choose-on A]
+        benchmarks/out/replay-scifact-clean.json                 # the grid; choices made on half A
+    .venv/bin/python benchmarks/retrieval_fusion.py R.json --only dense,rrf,convex(0.6)   # named variants
+    .venv/bin/python benchmarks/retrieval_fusion.py NEW.json --versus BASE.json --only dense,convex(0.6)
 
 Input: files from benchmarks/retrieval_replay.py (per judged query, the store's own top-100 vector and
 keyword chunks with raw scores). Every variant is computed by the shipped functions in
@@ -53,19 +55,27 @@ def variants() -> dict[str, tuple[str, Fuse]]:
         "keyword": ("keyword", lambda v, k: k),
         "rrf": ("rrf", lambda v, k: fusion.reciprocal_rank_fusion([v, k], 60)),
     }
-    for w in (0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9):
+    for w in (0.55, 0.6, 0.7, 0.8):
         out[f"wrrf({w})"] = ("wrrf", lambda v, k, w=w: fusion.weighted_rrf([v, k], [w, 1 - w], 60))
+    for w in (0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9):
         out[f"convex({w})"] = ("convex", lambda v, k, w=w: fusion.weighted_fusion(v, k, w))
-    for w in (0.5, 0.6, 0.7, 0.8):
-        out[f"adaptive-convex({w})"] = (
-            "adaptive-convex",
+    for w in (0.5, 0.6, 0.7):
+        out[f"adaptive({w})"] = (
+            "adaptive",
             lambda v, k, w=w: fusion.weighted_fusion(v, k, fusion.adaptive_weight(v, k, w)),
         )
+    for w in (0.5, 0.7):
         out[f"adaptive-wrrf({w})"] = (
             "adaptive-wrrf",
             lambda v, k, w=w: fusion.weighted_rrf([v, k], [a := fusion.adaptive_weight(v, k, w), 1 - a], 60),
         )
     return out
+
+
+def named(name: str) -> tuple[Fuse, float | None]:
+    """A variant by name, with an optional "+doc(decay)" suffix."""
+    base, _, doc = name.partition("+doc(")
+    return variants()[base][1], (float(doc.rstrip(")")) if doc else None)
 
 
 def per_query(
@@ -88,36 +98,61 @@ def mean(scores: dict[str, dict[str, float]]) -> float:
     return statistics.fmean(s["ndcg@10"] for s in scores.values())
 
 
+def versus(base_path: Path, new_path: Path, names: Sequence[str]) -> None:
+    """Each variant on NEW against the same variant on BASE (same queries, another index), paired."""
+    base_lists, qrels = load(base_path)
+    new_lists, new_qrels = load(new_path)
+    assert qrels == new_qrels, "the two replays must judge the same queries"
+    print(f"{new_path.stem} against {base_path.stem} (paired bootstrap, nDCG@10)")
+    for name in names:
+        fuse, decay = named(name)
+        ours, theirs = per_query(new_lists, qrels, fuse, decay), per_query(base_lists, qrels, fuse, decay)
+        iv = paired_bootstrap(ours, theirs, "ndcg@10")
+        print(
+            f"  {name:24s} {mean(theirs):.4f} -> {mean(ours):.4f}  {iv['delta']:+.4f} "
+            f"[{iv['low']:+.4f}, {iv['high']:+.4f}] p={iv['p']:.3f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("replays", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "retrieval_fusion.json")
+    parser.add_argument("--only", help="comma-separated variants to score (no choosing), e.g. dense,convex(0.6)")
+    parser.add_argument("--versus", type=Path, help="a replay of the same queries on another index: compare")
     args = parser.parse_args()
+    if args.versus:
+        versus(args.versus, args.replays[0], (args.only or "dense,keyword,rrf").split(","))
+        return
     sets = {path.stem.removeprefix("replay-"): load(path) for path in args.replays}
     table: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     specs = variants()
-    for name, (_, fuse) in specs.items():
-        table[name] = {ds: per_query(lists, qrels, fuse, None) for ds, (lists, qrels) in sets.items()}
-    # Half A: per family, the parameter whose smallest gain over dense (across data sets) is largest.
+    wanted = args.only.split(",") if args.only else list(specs)
+    for name in dict.fromkeys(["dense", *wanted]):
+        fuse, decay = named(name)
+        table[name] = {ds: per_query(lists, qrels, fuse, decay) for ds, (lists, qrels) in sets.items()}
     chosen: dict[str, str] = {}
-    for name, (family, _) in specs.items():
-        gain = min(mean(subset(table[name][ds], "A")) - mean(subset(table["dense"][ds], "A")) for ds in sets)
-        best = chosen.get(family)
-        if best is None or gain > min(
-            mean(subset(table[best][ds], "A")) - mean(subset(table["dense"][ds], "A")) for ds in sets
-        ):
-            chosen[family] = name
-    # Document aggregation on top of each family's choice: decay chosen on A the same way.
-    for family, name in list(chosen.items()):
-        if family in ("dense", "keyword"):
-            continue
-        for decay in (0.0, 0.1, 0.25, 0.5):
-            doc_name = f"{name}+doc({decay})"
-            table[doc_name] = {
-                ds: per_query(lists, qrels, specs[name][1], decay) for ds, (lists, qrels) in sets.items()
-            }
+    if not args.only:
+        # Half A: per family, the parameter whose smallest gain over dense (across data sets) is largest.
+        for name, (family, _) in specs.items():
+            gain = min(mean(subset(table[name][ds], "A")) - mean(subset(table["dense"][ds], "A")) for ds in sets)
+            best = chosen.get(family)
+            if best is None or gain > min(
+                mean(subset(table[best][ds], "A")) - mean(subset(table["dense"][ds], "A")) for ds in sets
+            ):
+                chosen[family] = name
+        # Document aggregation on top of each family's choice.
+        for family, name in list(chosen.items()):
+            if family in ("dense", "keyword"):
+                continue
+            for decay in (0.1, 0.25):
+                doc_name = f"{name}+doc({decay})"
+                fuse, _ = named(name)
+                table[doc_name] = {
+                    ds: per_query(lists, qrels, fuse, decay) for ds, (lists, qrels) in sets.items()
+                }
     report: dict[str, Any] = {"chosen_on_A": chosen, "rows": {}}
-    print(f"{'variant':34s} " + " ".join(f"{ds + ' ' + part:>40s}" for ds in sets for part in ("A", "B", "all")))
+    print(f"{'variant':28s} " + " ".join(f"{ds + ' ' + part:>40s}" for ds in sets for part in ("A", "B", "all")))
     for name in table:
         cells, row = [], {}
         for ds in sets:
@@ -128,7 +163,7 @@ def main() -> None:
                 cells.append(f"{mean(ours):.4f} {iv['delta']:+.4f} [{iv['low']:+.4f},{iv['high']:+.4f}]")
         report["rows"][name] = row
         mark = "*" if name in chosen.values() else " "
-        print(f"{mark}{name:33s} " + " ".join(f"{c:>40s}" for c in cells))
+        print(f"{mark}{name:27s} " + " ".join(f"{c:>40s}" for c in cells), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     print("chosen on half A:", chosen)
