@@ -133,3 +133,28 @@ def test_document_aware_groups_chunks_and_rewards_several_hits() -> None:
     assert ids(document_aware(ranked, 0.0)) == ["a1", "b1", "b2", "b3", "c1"]
     # decay 0.5: B = .45 + .5 * (.30/2 + .20/3) = .5583 > A = .50
     assert ids(document_aware(ranked, 0.5)) == ["b1", "b2", "b3", "a1", "c1"]
+
+
+def test_fuse_hybrid_dispatches_to_each_method() -> None:
+    from ragcli.retrieval.fusion import (
+        FUSIONS,
+        adaptive_weight,
+        fuse_hybrid,
+        reciprocal_rank_fusion,
+        weighted_fusion,
+        weighted_rrf,
+    )
+
+    vector = scored([("a", 0.9), ("b", 0.7), ("c", 0.69), ("d", 0.68)])
+    keyword = scored([("d", 12.0), ("e", 3.0), ("a", 2.9), ("f", 2.8)])
+    expected = {
+        "rrf": reciprocal_rank_fusion([vector, keyword], 60),
+        "weighted_rrf": weighted_rrf([vector, keyword], [0.7, 0.3], 60),
+        "weighted": weighted_fusion(vector, keyword, 0.7),
+        "adaptive": weighted_fusion(vector, keyword, adaptive_weight(vector, keyword, 0.7)),
+    }
+    assert set(expected) == set(FUSIONS)
+    for method, ranking in expected.items():
+        assert fuse_hybrid(vector, keyword, method, 0.7, 60) == ranking
+    with pytest.raises(ValueError, match="unknown fusion"):
+        fuse_hybrid(vector, keyword, "borda", 0.7, 60)
