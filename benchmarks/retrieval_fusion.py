@@ -98,18 +98,21 @@ def mean(scores: dict[str, dict[str, float]]) -> float:
     return statistics.fmean(s["ndcg@10"] for s in scores.values())
 
 
-def versus(base_path: Path, new_path: Path, names: Sequence[str]) -> None:
-    """Each variant on NEW against the same variant on BASE (same queries, another index), paired."""
+def versus(base_path: Path, new_path: Path, names: Sequence[str], base_variant: str | None = None) -> None:
+    """Each variant on NEW against the same variant (or `base_variant`) on BASE: same queries, another
+    index, paired."""
     base_lists, qrels = load(base_path)
     new_lists, new_qrels = load(new_path)
     assert qrels == new_qrels, "the two replays must judge the same queries"
     print(f"{new_path.stem} against {base_path.stem} (paired bootstrap, nDCG@10)")
     for name in names:
         fuse, decay = named(name)
-        ours, theirs = per_query(new_lists, qrels, fuse, decay), per_query(base_lists, qrels, fuse, decay)
+        base_fuse, base_decay = named(base_variant or name)
+        ours = per_query(new_lists, qrels, fuse, decay)
+        theirs = per_query(base_lists, qrels, base_fuse, base_decay)
         iv = paired_bootstrap(ours, theirs, "ndcg@10")
         print(
-            f"  {name:24s} {mean(theirs):.4f} -> {mean(ours):.4f}  {iv['delta']:+.4f} "
+            f"  {(base_variant or name) + ' -> ' + name:36s} {mean(theirs):.4f} -> {mean(ours):.4f}  {iv['delta']:+.4f} "
             f"[{iv['low']:+.4f}, {iv['high']:+.4f}] p={iv['p']:.3f}"
         )
 
@@ -120,9 +123,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "retrieval_fusion.json")
     parser.add_argument("--only", help="comma-separated variants to score (no choosing), e.g. dense,convex(0.6)")
     parser.add_argument("--versus", type=Path, help="a replay of the same queries on another index: compare")
+    parser.add_argument("--base-variant", help="with --versus: the variant on the other index (default: same)")
     args = parser.parse_args()
     if args.versus:
-        versus(args.versus, args.replays[0], (args.only or "dense,keyword,rrf").split(","))
+        versus(args.versus, args.replays[0], (args.only or "dense,keyword,rrf").split(","), args.base_variant)
         return
     sets = {path.stem.removeprefix("replay-"): load(path) for path in args.replays}
     table: dict[str, dict[str, dict[str, dict[str, float]]]] = {}

@@ -274,6 +274,10 @@ class QueryEngine:
         )
         started = time.perf_counter()
         fetch = max(cfg.candidates, k, self.config.rerank.top_n if use_rerank else 0)
+        if mode == "hybrid" and cfg.fusion in ("weighted", "adaptive"):
+            from ragcli.retrieval.fusion import NORMALISE_DEPTH
+
+            fetch = max(fetch, NORMALISE_DEPTH)  # the scores are scaled over this many (fusion._normalised)
         rankings: list[list[Passage]] = []
         try:
             if vector is not None:

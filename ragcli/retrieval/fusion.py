@@ -8,6 +8,9 @@ from dataclasses import replace
 from ragcli.models import Passage
 
 PEAK_DEPTH = 10
+# Score-based fusions normalise each list over this many candidates; the engine fetches at least this
+# many for them (what the fusion study replayed: benchmarks/retrieval_fusion.py).
+NORMALISE_DEPTH = 100
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[Passage]], k: int = 60) -> list[Passage]:
@@ -95,13 +98,15 @@ def document_aware(passages: Sequence[Passage], decay: float) -> list[Passage]:
     return [p for doc_id in order for p in by_doc[doc_id]]
 
 
-def _normalised(values: Sequence[float]) -> list[float]:
+def _normalised(values: Sequence[float], depth: int = NORMALISE_DEPTH) -> list[float]:
+    """Min-max over the first `depth` values (a ranked list's head), entries below that floor at 0: the
+    scale must not depend on how deep a caller fetched (ask fetches 100, eval 200)."""
     if not values:
         return []
-    low, high = min(values), max(values)
+    low, high = min(values[:depth]), max(values)
     if high == low:
         return [1.0 for _ in values]
-    return [(v - low) / (high - low) for v in values]
+    return [max(0.0, (v - low) / (high - low)) for v in values]
 
 
 def blend_rankings(passages: Sequence[Passage], rerank_scores: Sequence[float], weight: float) -> list[Passage]:
