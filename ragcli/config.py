@@ -98,14 +98,14 @@ class RetrievalConfig(_Section):
     mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
     candidates: int = Field(50, ge=1, le=10000, description="Candidates fetched per search mode.")
     fusion: Literal["rrf", "weighted_rrf", "weighted", "adaptive"] = Field(
-        "weighted",
+        "adaptive",
         description="How hybrid mode mixes the two lists (docs/benchmarks.md, issue 14): rrf, weighted_rrf, "
         "weighted (min-max scores mixed by vector_weight), adaptive (weighted, leaning per query to the "
         "more peaked list).",
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
     vector_weight: float = Field(
-        0.9, ge=0, le=1, description="weighted_rrf, weighted, adaptive: share of the vector list."
+        0.6, ge=0, le=1, description="weighted_rrf, weighted, adaptive: share of the vector list."
     )
     document_decay: float | None = Field(
         None,

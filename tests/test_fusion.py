@@ -149,7 +149,7 @@ def test_fuse_hybrid_dispatches_to_each_method() -> None:
     keyword = scored([("d", 12.0), ("e", 3.0), ("a", 2.9), ("f", 2.8)])
     expected = {
         "rrf": reciprocal_rank_fusion([vector, keyword], 60),
-        "weighted_rrf": weighted_rrf([vector, keyword], [0.7, 0.3], 60),
+        "weighted_rrf": weighted_rrf([vector, keyword], [0.7, 1 - 0.7], 60),
         "weighted": weighted_fusion(vector, keyword, 0.7),
         "adaptive": weighted_fusion(vector, keyword, adaptive_weight(vector, keyword, 0.7)),
     }

@@ -73,9 +73,8 @@ def adaptive_weight(vector: Sequence[Passage], keyword: Sequence[Passage], vecto
         return 0.0
     pv = max(peakedness([p.score for p in vector]), 0.0)
     pk = max(peakedness([p.score for p in keyword]), 0.0)
-    if pv + pk == 0:
-        return vector_weight
-    return vector_weight * pv / (vector_weight * pv + (1.0 - vector_weight) * pk)
+    total = vector_weight * pv + (1.0 - vector_weight) * pk
+    return vector_weight * pv / total if total > 0 else vector_weight
 
 
 def document_aware(passages: Sequence[Passage], decay: float) -> list[Passage]:
