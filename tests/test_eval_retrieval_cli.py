@@ -44,6 +44,8 @@ def test_ci_and_details(home: Path) -> None:
         mine = [r["ndcg@10"] for r in rows if r["variant"] == name]
         assert sum(mine) / len(mine) == pytest.approx(variants[name]["ndcg@10"])
 
-    table = CliRunner().invoke(app, [*args[:5], "--ci"])
+    table = CliRunner().invoke(app, [*args[:7], "--ci"])  # vector and hybrid
     assert table.exit_code == 0, table.output
-    assert "95% interval" in table.stdout and "Paired bootstrap" in table.stdout
+    assert "Paired" in table.stdout and "ndcg@10" in table.stdout
+    lonely = CliRunner().invoke(app, [*args[:5], "--ci"])
+    assert lonely.exit_code == 0 and "needs at least two variants" in lonely.output
