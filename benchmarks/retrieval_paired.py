@@ -1,8 +1,8 @@
 """Paired bootstrap between two `ragcli eval retrieval --details` files (e.g. two indexes of one set).
 
-    .venv/bin/python benchmarks/retrieval_paired.py BASE.jsonl:dense NEW.jsonl:hybrid [--metric ndcg@10]
+    .venv/bin/python benchmarks/retrieval_paired.py "BASE.jsonl#dense" "NEW.jsonl#hybrid" [--metric ndcg@10]
 
-Each argument is a details file and the variant in it; the queries both scored are paired
+Each argument is a details file and, after "#", the variant in it; the queries both scored are paired
 (ragcli.evaluation.runner.paired_bootstrap, the code behind `--ci`).
 """
 
@@ -16,7 +16,7 @@ from ragcli.evaluation.runner import paired_bootstrap
 
 
 def scores(spec: str) -> dict[str, dict[str, float]]:
-    path, _, variant = spec.rpartition(":")
+    path, _, variant = spec.partition("#")
     rows = [json.loads(line) for line in Path(path).read_text().splitlines()]
     return {r["query_id"]: r for r in rows if r["variant"] == variant}
 
