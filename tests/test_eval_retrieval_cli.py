@@ -15,10 +15,7 @@ TINY = Path(__file__).parent / "data" / "beir_tiny"
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in list(__import__("os").environ):
-        if name.startswith("RAGCLI_"):
-            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .ragcli.toml; the eval index goes under this home
     monkeypatch.setenv("RAGCLI_HOME", str(tmp_path / "state"))
     return tmp_path
 
