@@ -346,6 +346,12 @@ def eval_retrieval(
     ] = None,
     k: Annotated[int, typer.Option("--k", help="Ranking depth scored (Recall@100 needs 100).")] = 100,
     limit: Annotated[int | None, typer.Option(help="Only the first N judged queries.")] = None,
+    ci: Annotated[
+        bool, typer.Option("--ci", help="Paired bootstrap 95% intervals of each variant vs the first.")
+    ] = False,
+    details: Annotated[
+        Path | None, typer.Option("--details", help="Write per-query scores (JSON lines) to this file.")
+    ] = None,
     json_output: JsonOpt = False,
 ) -> int:
     """nDCG@10, Recall@10/100, MRR@10 and latency on a BEIR data set, side by side per variant."""
@@ -359,6 +365,8 @@ def eval_retrieval(
         k=k,
         limit=limit,
         json_output=json_output,
+        ci=ci,
+        details=details,
     )
 
 

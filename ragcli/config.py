@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ragcli.errors import ConfigError
 
@@ -63,6 +63,18 @@ class ChunkingConfig(_Section):
     semantic_threshold: float = Field(
         0.25, ge=0, le=1, description="semantic: split where sentence similarity drops by this much."
     )
+    context_template: str = Field(
+        "{context}\n\n{text}",
+        description="What is embedded and keyword-indexed per chunk: {context} is the document title and "
+        "heading path, {text} the chunk; \"{text}\" alone switches context off. Shown text stays clean.",
+    )
+
+    @field_validator("context_template")
+    @classmethod
+    def _known_template_fields(cls, value: str) -> str:
+        from ragcli.chunking.context import check_template
+
+        return check_template(value)
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkingConfig:
@@ -96,9 +108,23 @@ class RetrievalConfig(_Section):
     top_k: int = Field(5, ge=1, le=1000, description="Passages given to the answer step.")
     mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
     candidates: int = Field(50, ge=1, le=10000, description="Candidates fetched per search mode.")
-    fusion: Literal["rrf", "weighted"] = "rrf"
+    fusion: Literal["rrf", "weighted_rrf", "weighted", "adaptive"] = Field(
+        "adaptive",
+        description="How hybrid mode mixes the two lists (docs/benchmarks.md, issue 14): rrf, weighted_rrf, "
+        "weighted (min-max scores mixed by vector_weight), adaptive (weighted, leaning per query to the "
+        "more peaked list).",
+    )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
-    vector_weight: float = Field(0.5, ge=0, le=1, description="weighted fusion: share of the vector score.")
+    vector_weight: float = Field(
+        0.6, ge=0, le=1, description="weighted_rrf, weighted, adaptive: share of the vector list."
+    )
+    document_decay: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Rank documents by best chunk + decay x discounted sum of their other chunks, chunks of "
+        "a document together; unset = chunks ranked on their own.",
+    )
     rewrite: bool = Field(False, description="Rewrite the question into a search query (needs an LLM).")
     multi_query: int = Field(0, ge=0, le=8, description="Extra phrasings to search with (needs an LLM).")
 

@@ -68,6 +68,13 @@ class Chunk:
     mtime: float
     ingested_at: float
     text: str
+    # What is embedded and keyword-indexed: `text` with its title and heading path (chunking.context);
+    # empty means `text` itself.
+    search_text: str = ""
+
+    @property
+    def indexed_text(self) -> str:
+        return self.search_text or self.text
 
 
 @dataclass(frozen=True)

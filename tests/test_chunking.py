@@ -385,3 +385,57 @@ def test_get_chunker_rejects_unknown_strategy_and_semantic_without_embedder() ->
         get_chunker(ChunkingConfig.model_construct(strategy="sentences", chunk_size=64, chunk_overlap=0))
     with pytest.raises(ValueError, match="needs an embedder"):
         get_chunker(chunking(strategy="semantic"))
+
+
+# ----- titles and headings never stand alone; contextual text ---------------------------------------
+def test_a_title_joins_the_paragraph_after_it_even_when_both_do_not_fit() -> None:
+    title = "Microstructural development of human newborn cerebral white matter"
+    body = " ".join(f"Finding number {i} was measured with care in this cohort." for i in range(30))
+    text = f"{title}\n\n{body}\n"
+    for size in (64, 128, 400):
+        spans = RecursiveChunker(size, 16).split(text)
+        assert_contract(text, spans, size)
+        assert all(text[s.start : s.end].strip() != title for s in spans)
+        assert text[spans[0].start : spans[0].end].startswith(title + "\n\nFinding number 0")
+
+
+def test_a_markdown_heading_opens_the_next_chunk_instead_of_closing_one() -> None:
+    para = " ".join(f"Sentence {i} of the first part." for i in range(20))
+    after = " ".join(f"Detail {i} of the second part." for i in range(20))
+    text = f"{para}\n\nSecond part heading\n\n{after}\n"
+    spans = RecursiveChunker(count_tokens(para) + 8, 0).split(text)
+    assert_contract(text, spans, count_tokens(para) + 8)
+    chunks = [text[s.start : s.end] for s in spans]
+    assert all(c.strip() != "Second part heading" for c in chunks)
+    assert not any(c.rstrip().endswith("Second part heading") for c in chunks)
+
+
+def test_context_line_leaves_out_what_the_chunk_already_says() -> None:
+    from ragcli.chunking.context import context_line
+
+    assert context_line("Guide", "Guide > Install > Linux", "Run the script.") == "Guide > Install > Linux"
+    # The first chunk opens with the title; a section's first chunk opens with its heading.
+    assert context_line("Guide", None, "Guide\n\nRun the script.") == ""
+    assert context_line("Guide", "Guide > Install", "## Install\nRun it.") == "Guide"
+    assert context_line("A very long title that was shortened…", None, "A very long title that was shortened to fit") == ""
+    assert context_line(None, None, "text") == ""
+
+
+def test_contextual_text_follows_the_template() -> None:
+    from ragcli.chunking.context import DEFAULT_TEMPLATE, contextual_text
+
+    assert contextual_text(DEFAULT_TEMPLATE, "Guide", "Install", "Run it.") == "Guide > Install\n\nRun it."
+    assert contextual_text("[{context}] {text}", "Guide", None, "Run it.") == "[Guide] Run it."
+    assert contextual_text("{text}", "Guide", "Install", "Run it.") == "Run it."
+    assert contextual_text(DEFAULT_TEMPLATE, "", None, "Run it.") == "Run it."
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [("{context}", "must contain {text}"), ("{title} {text}", "unknown field"), ("{text", "not a format")],
+)
+def test_bad_templates_are_config_errors(template: str, message: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        ChunkingConfig(context_template=template)

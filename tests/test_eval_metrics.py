@@ -261,3 +261,42 @@ def test_compare_lines_variants_up_against_the_baseline(
     assert against_broken[0]["ndcg@10_delta"] == pytest.approx(0.5 / 3, abs=1e-6)
     with pytest.raises(UsageError, match="no variant named 'bm25'"):
         compare({"dense": good}, baseline="bm25")
+
+
+# ----- paired bootstrap intervals (eval retrieval --ci) ---------------------------------------------
+def _scores(values: list[float]) -> dict[str, dict[str, float]]:
+    return {f"q{i}": {"ndcg@10": v} for i, v in enumerate(values)}
+
+
+def test_paired_bootstrap_of_a_run_against_itself_is_zero() -> None:
+    from ragcli.evaluation.runner import paired_bootstrap, significant
+
+    run = _scores([0.1, 0.5, 0.9, 0.3])
+    iv = paired_bootstrap(run, run)
+    assert (iv["delta"], iv["low"], iv["high"], iv["p"], iv["queries"]) == (0.0, 0.0, 0.0, 1.0, 4)
+    assert not significant(iv)
+
+
+def test_paired_bootstrap_pairs_queries_so_a_uniform_gain_is_certain() -> None:
+    from ragcli.evaluation.runner import paired_bootstrap, significant
+
+    # Query difficulty varies wildly, but the variant gains exactly 0.05 on every query: an unpaired test
+    # would drown that in the spread, the paired interval is the point itself.
+    base = _scores([0.0, 0.9, 0.2, 0.6, 0.4, 0.1, 0.8, 0.3])
+    better = {q: {"ndcg@10": s["ndcg@10"] + 0.05} for q, s in base.items()}
+    iv = paired_bootstrap(better, base)
+    assert iv["delta"] == pytest.approx(0.05)
+    assert iv["low"] == pytest.approx(0.05) and iv["high"] == pytest.approx(0.05)
+    assert iv["p"] == 0.0 and significant(iv)
+
+
+def test_paired_bootstrap_straddles_zero_for_a_wash_and_is_reproducible() -> None:
+    from ragcli.evaluation.runner import paired_bootstrap, significant
+
+    base = _scores([0.5] * 40)
+    mixed = _scores([0.6 if i % 2 else 0.4 for i in range(40)])
+    iv = paired_bootstrap(mixed, base)
+    assert iv["low"] < 0.0 < iv["high"] and iv["p"] > 0.5 and not significant(iv)
+    assert paired_bootstrap(mixed, base) == iv
+    with pytest.raises(UsageError, match="share no query"):
+        paired_bootstrap(_scores([1.0]), {"other": {"ndcg@10": 0.0}})

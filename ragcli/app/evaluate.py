@@ -24,6 +24,8 @@ def run_eval_retrieval(
     k: int,
     limit: int | None,
     json_output: bool,
+    ci: bool = False,
+    details: Path | None = None,
 ) -> int:
     from ragcli.evaluation.harness import Variant, evaluate_beir
 
@@ -38,7 +40,11 @@ def run_eval_retrieval(
             limit=limit,
             progress=progress,
             observer=observer,
+            ci=ci,
+            details=details,
         )
+    if details is not None:
+        stderr.print(f"Per-query scores written to {details}")
     if json_output:
         if len(parsed) == 1:  # one variant: its metrics at the top level, as scripts expect
             only = result["variants"][parsed[0].name]
@@ -55,7 +61,27 @@ def run_eval_retrieval(
             print_json(result)
         return EXIT_OK
     _print_comparison(result["variants"], f"{directory} ({split} split)")
+    if ci:
+        _print_intervals(result["variants"], parsed[0].name)
     return EXIT_OK
+
+
+def _print_intervals(variants: dict[str, dict[str, Any]], baseline: str) -> None:
+    from ragcli.evaluation.runner import significant
+
+    rows = {name: result["ci"] for name, result in variants.items() if "ci" in result}
+    if not rows:
+        stderr.print("--ci needs at least two variants: the first is the baseline.")
+        return
+    table = Table("variant", "metric", "Δ vs " + baseline, "95% interval", "p", "significant",
+                  title="Paired bootstrap (2,000 resamples of the queries)")
+    for name, intervals in rows.items():
+        for metric, iv in intervals.items():
+            table.add_row(
+                name, metric, f"{iv['delta']:+.4f}", f"[{iv['low']:+.4f}, {iv['high']:+.4f}]",
+                f"{iv['p']:.3f}", "yes" if significant(iv) else "no",
+            )
+    stdout.print(table)
 
 
 def _print_comparison(variants: dict[str, dict[str, Any]], title: str) -> None:

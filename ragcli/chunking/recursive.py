@@ -38,6 +38,9 @@ SENTENCE_END = re.compile(_END_MARK + r"\s+|(?<=[。！？])\s*")
 _LINE_BREAK = re.compile(r"\n")
 _WHITESPACE = re.compile(r"\s+")
 
+# A line this short that is followed by a long piece is taken for its heading (long paper titles reach ~50 tokens).
+HEADING_TOKENS = 64
+
 _LEVELS: tuple[re.Pattern[str] | None, ...] = (
     _HEADING,
     _BLANK_LINES,
@@ -48,6 +51,7 @@ _LEVELS: tuple[re.Pattern[str] | None, ...] = (
     _WHITESPACE,
     None,  # token windows
 )
+PARAGRAPH_LEVEL = _LEVELS.index(_BLANK_LINES)
 
 
 class RecursiveChunker:
@@ -95,11 +99,22 @@ class _Split:
             if self.tokens.estimate(*piece) <= self.size:
                 run.append(piece)
                 continue
+            if run and self._heads(run[-1], level):
+                # A title or heading line before a piece too big to join whole would become a chunk of its
+                # own, which answers nothing: it starts the big piece's first chunk instead.
+                piece = (run.pop()[0], piece[1])
             spans.extend(self._merge(run, level))
             run = []
             spans.extend(self._cut_and_merge(*piece, level + 1))
         spans.extend(self._merge(run, level))
         return spans
+
+    def _heads(self, piece: tuple[int, int], level: int) -> bool:
+        """A paragraph that is one short line: a title or heading. (Below the paragraph level every
+        sentence is one line, and a sentence is no heading.)"""
+        if level > PARAGRAPH_LEVEL:
+            return False
+        return "\n" not in self.text[piece[0] : piece[1]] and self.tokens.estimate(*piece) <= HEADING_TOKENS
 
     def _merge(self, pieces: list[tuple[int, int]], level: int) -> list[Span]:
         """Greedy chunks of consecutive pieces, each next chunk repeating trailing pieces as overlap."""
@@ -107,6 +122,13 @@ class _Split:
         first = 0
         while first < len(pieces):
             stop = self._greedy_stop(pieces, first)
+            if stop < len(pieces) and self._heads(pieces[stop - 1], level):
+                if stop - 1 == first:
+                    # The heading and the piece after it fit only apart: split the two finer, together.
+                    spans.extend(self._cut_and_merge(pieces[first][0], pieces[first + 1][1], level + 1))
+                    first += 2
+                    continue
+                stop -= 1  # the heading opens the next chunk rather than closing this one
             span = self._measure(pieces[first][0], pieces[stop - 1][1])
             while span is None and stop - first > 1:  # the estimate was a token or two short
                 stop -= 1

@@ -29,24 +29,33 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 
+VARIANT_HINT = (
+    "Use vector (or dense), keyword (or bm25), hybrid or hybrid:FUSION (rrf, weighted_rrf, weighted, "
+    "adaptive), each optionally with +rerank."
+)
+
+
 @dataclass(frozen=True)
 class Variant:
-    """A named retrieval configuration: a mode, with or without reranking."""
+    """A named retrieval configuration: a mode, with or without reranking, and for hybrid perhaps a
+    fusion other than the configured one (`hybrid:rrf`)."""
 
     name: str
     mode: str
     rerank: bool
+    fusion: str | None = None
 
     @classmethod
     def parse(cls, spec: str) -> Variant:
+        from ragcli.retrieval.fusion import FUSIONS
+
         parts = spec.lower().replace("dense", "vector").replace("bm25", "keyword").split("+")
-        mode, extras = parts[0], set(parts[1:])
-        if mode not in ("vector", "keyword", "hybrid") or not extras <= {"rerank"}:
-            raise UsageError(
-                f"Unknown variant {spec!r}.",
-                hint="Use vector (or dense), keyword (or bm25), hybrid, each optionally with +rerank.",
-            )
-        return cls(spec, mode, "rerank" in extras)
+        mode, _, fusion = parts[0].partition(":")
+        extras = set(parts[1:])
+        known_fusion = not fusion or (mode == "hybrid" and fusion in FUSIONS)
+        if mode not in ("vector", "keyword", "hybrid") or not extras <= {"rerank"} or not known_fusion:
+            raise UsageError(f"Unknown variant {spec!r}.", hint=VARIANT_HINT)
+        return cls(spec, mode, "rerank" in extras, fusion or None)
 
 
 def eval_settings(settings: Settings, dataset: Path, label: str) -> Settings:
@@ -100,9 +109,14 @@ def evaluate_beir(
     limit: int | None = None,
     progress: Progress | None = None,
     observer: IngestObserver | None = None,
+    ci: bool = False,
+    details: Path | None = None,
 ) -> dict[str, Any]:
+    """Every variant on one BEIR folder. With `ci`, each variant after the first gets a paired bootstrap
+    95% interval of its difference from the first (the baseline) under "ci"; with `details`, per-query
+    scores of every variant go to that file as JSON lines."""
     from ragcli.evaluation.beir import load_beir
-    from ragcli.evaluation.runner import evaluate_retrieval
+    from ragcli.evaluation.runner import confidence_rows, evaluate_retrieval, write_details
     from ragcli.query import QueryEngine
 
     dataset = load_beir(directory, split)
@@ -116,10 +130,16 @@ def evaluate_beir(
     results: dict[str, Any] = {}
     for variant in variants:
         result = evaluate_retrieval(
-            queries, dataset.qrels, corpus_retriever(engine, variant), k=k, progress=progress
+            queries, dataset.qrels, corpus_retriever(_engine_for(engine, variant), variant), k=k, progress=progress
         )
-        result.pop("per_query", None)  # 800 rows of detail drown the summary; the metrics are the point
         results[variant.name] = result | {"mode": variant.mode, "rerank": variant.rerank}
+    intervals = confidence_rows(results) if ci and len(results) > 1 else {}
+    if details is not None:
+        write_details(details, results)
+    for result in results.values():
+        result.pop("per_query", None)  # 800 rows of detail drown the summary; --details has them
+    for name, interval in intervals.items():
+        results[name]["ci"] = interval
     return {
         "dataset": str(directory),
         "split": split,
@@ -130,6 +150,20 @@ def evaluate_beir(
         "fingerprint": _fingerprint(own),
         "variants": results,
     }
+
+
+def _engine_for(engine: QueryEngine, variant: Variant) -> QueryEngine:
+    """The engine itself, or one sharing its models and index with the variant's fusion configured."""
+    from ragcli.query import QueryEngine
+
+    if variant.fusion is None or variant.fusion == engine.config.retrieval.fusion:
+        return engine
+    config = engine.config.model_copy(deep=True)
+    config.retrieval.fusion = variant.fusion  # type: ignore[assignment]
+    own = engine.settings.__class__(
+        config=config, sources=engine.settings.sources, file=engine.settings.file, base_dir=engine.settings.base_dir
+    )
+    return QueryEngine(own, embedder=engine.embedder, store=engine.store, reranker=engine._reranker)
 
 
 def evaluate_squad(

@@ -17,6 +17,7 @@ import logging
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ragcli.errors import UsageError
@@ -200,3 +201,83 @@ def _wins_and_losses(result: Mapping[str, Any], base: Mapping[str, Any], metric:
         f"{metric}_wins": sum(ours[qid][metric] > theirs[qid][metric] for qid in shared),
         f"{metric}_losses": sum(ours[qid][metric] < theirs[qid][metric] for qid in shared),
     }
+
+
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 14
+
+
+def paired_bootstrap(
+    variant: Mapping[str, Mapping[str, float]],
+    baseline: Mapping[str, Mapping[str, float]],
+    metric: str = "ndcg@10",
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = 0.95,
+) -> dict[str, float]:
+    """The mean per-query difference (variant - baseline) on `metric`, with a percentile bootstrap interval.
+
+    Paired: each resample draws query ids with replacement and takes both systems' scores on the same
+    queries, so the interval reflects how the two differ per query, not how hard the queries are. The
+    seed is fixed so a report can be reproduced. Keys: delta, low, high (the interval), p (two-sided: twice
+    the share of resampled means on the far side of 0, at most 1), queries.
+    """
+    import numpy as np
+
+    shared = [qid for qid in baseline if qid in variant]
+    if not shared:
+        raise UsageError("The two runs share no query; a paired comparison needs the same queries.")
+    diffs = np.array([variant[qid][metric] - baseline[qid][metric] for qid in shared], dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(diffs), size=(resamples, len(diffs)))
+    means = diffs[picks].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    below, above = float(np.mean(means <= 0.0)), float(np.mean(means >= 0.0))
+    return {
+        "delta": float(diffs.mean()),
+        "low": float(low),
+        "high": float(high),
+        "p": min(1.0, 2.0 * min(below, above)),
+        "queries": len(shared),
+    }
+
+
+def confidence_rows(
+    results_by_variant: Mapping[str, Mapping[str, Any]],
+    baseline: str | None = None,
+    metrics: Sequence[str] = ("ndcg@10", "recall@100"),
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{variant: {metric: paired_bootstrap(...)}} against the baseline (the first variant unless named);
+    every result needs its per_query scores."""
+    if not results_by_variant:
+        return {}
+    base_name = baseline if baseline is not None else next(iter(results_by_variant))
+    base = results_by_variant[base_name]["per_query"]
+    return {
+        name: {metric: paired_bootstrap(result["per_query"], base, metric) for metric in metrics}
+        for name, result in results_by_variant.items()
+        if name != base_name
+    }
+
+
+def significant(interval: Mapping[str, float]) -> bool:
+    """True when the 95% interval of the difference leaves out 0."""
+    return interval["low"] > 0.0 or interval["high"] < 0.0
+
+
+def write_details(path: str | Path, results_by_variant: Mapping[str, Mapping[str, Any]]) -> int:
+    """One JSON line per (variant, query): its metrics, latency and how many ids it returned. Returns the
+    number of lines written."""
+    import json
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lines = 0
+    with target.open("w", encoding="utf-8") as handle:
+        for name, result in results_by_variant.items():
+            for qid, scores in result.get("per_query", {}).items():
+                handle.write(json.dumps({"variant": name, "query_id": qid, **scores}, sort_keys=True) + "\n")
+                lines += 1
+    return lines

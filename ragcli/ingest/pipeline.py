@@ -338,6 +338,9 @@ class Ingestor:
     def _chunk(
         self, parsed: ParsedDocument, doc_id: str, source: str, content_hash: str, mtime: float
     ) -> list[Chunk]:
+        from ragcli.chunking.context import contextual_text
+
+        template = self.config.chunking.context_template
         now = time.time()
         chunks: list[Chunk] = []
         for section in _fold_bare_headings(parsed.text, parsed.sections):
@@ -346,7 +349,10 @@ class Ingestor:
                 continue
             for span in self.chunker.split(section_text):
                 text = section_text[span.start : span.end]
-                chunk_hash = sha256_hex(text)
+                indexed = contextual_text(template, parsed.title, section.heading, text)
+                # The hash is of what is embedded, so a changed template re-embeds exactly the chunks
+                # whose context changed (vectors are reused by hash).
+                chunk_hash = sha256_hex(indexed)
                 index = len(chunks)
                 chunks.append(
                     Chunk(
@@ -365,6 +371,7 @@ class Ingestor:
                         mtime=mtime,
                         ingested_at=now,
                         text=text,
+                        search_text=indexed if indexed != text else "",
                     )
                 )
         return chunks
@@ -450,7 +457,7 @@ class Ingestor:
     def _embed_batch(self, batch: list[Chunk], report: IngestReport) -> dict[str, np.ndarray]:
         """Embed one batch and save its vectors in the chunk cache at once: a run killed later loses
         at most the batch in flight, and the rerun finds the rest in the cache."""
-        vectors = self._embed([c.text for c in batch], report)
+        vectors = self._embed([c.indexed_text for c in batch], report)
         report.embedding_tokens += sum(c.token_count for c in batch)
         fresh = {c.chunk_hash: vector for c, vector in zip(batch, vectors, strict=True)}
         self.embedding_cache.put_chunks(fresh)

@@ -274,6 +274,10 @@ class QueryEngine:
         )
         started = time.perf_counter()
         fetch = max(cfg.candidates, k, self.config.rerank.top_n if use_rerank else 0)
+        if mode == "hybrid" and cfg.fusion in ("weighted", "adaptive"):
+            from ragcli.retrieval.fusion import NORMALISE_DEPTH
+
+            fetch = max(fetch, NORMALISE_DEPTH)  # the scores are scaled over this many (fusion._normalised)
         rankings: list[list[Passage]] = []
         kinds: list[str] = []  # "vector" or "keyword", per ranking: for the raw scores of each citation
         try:
@@ -300,15 +304,16 @@ class QueryEngine:
 
             fused = reciprocal_rank_fusion(rankings, cfg.rrf_k)
         elif mode == "hybrid" and len(rankings) == 2:
-            from ragcli.retrieval.fusion import reciprocal_rank_fusion, weighted_fusion
+            from ragcli.retrieval.fusion import fuse_hybrid
 
-            if cfg.fusion == "rrf":
-                fused = reciprocal_rank_fusion(rankings, cfg.rrf_k)
-            else:
-                fused = weighted_fusion(rankings[0], rankings[1], cfg.vector_weight)
+            fused = fuse_hybrid(rankings[0], rankings[1], cfg.fusion, cfg.vector_weight, cfg.rrf_k)
         else:
             fused = rankings[0] if rankings else []
         fused = self._with_raw_scores(fused, rankings, kinds)
+        if cfg.document_decay is not None and fused:
+            from ragcli.retrieval.fusion import document_aware
+
+            fused = document_aware(fused, cfg.document_decay)
         timer.record("retrieve", started)
         candidates = len(fused)
 

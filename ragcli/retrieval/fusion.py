@@ -7,6 +7,11 @@ from dataclasses import replace
 
 from ragcli.models import Passage
 
+PEAK_DEPTH = 10
+# Score-based fusions normalise each list over this many candidates; the engine fetches at least this
+# many for them (what the fusion study replayed: benchmarks/retrieval_fusion.py).
+NORMALISE_DEPTH = 100
+
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[Passage]], k: int = 60) -> list[Passage]:
     """Score = Σ 1/(k + rank); robust because it ignores the incomparable raw scores."""
@@ -32,13 +37,75 @@ def weighted_fusion(vector: Sequence[Passage], keyword: Sequence[Passage], vecto
     return [replace(first[cid], score=scores[cid]) for cid in ordered]
 
 
-def _normalised(values: Sequence[float]) -> list[float]:
+def weighted_rrf(rankings: Sequence[Sequence[Passage]], weights: Sequence[float], k: int = 60) -> list[Passage]:
+    """Reciprocal rank fusion with a weight per list: Σ w / (k + rank)."""
+    scores: dict[str, float] = {}
+    first: dict[str, Passage] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, passage in enumerate(ranking, 1):
+            scores[passage.chunk_id] = scores.get(passage.chunk_id, 0.0) + weight / (k + rank)
+            first.setdefault(passage.chunk_id, passage)
+    ordered = sorted(scores, key=lambda cid: (-scores[cid], cid))
+    return [replace(first[cid], score=scores[cid]) for cid in ordered]
+
+
+def peakedness(scores: Sequence[float], depth: int = PEAK_DEPTH) -> float:
+    """How far a list's best score stands above the rest of its top `depth`, in standard deviations.
+
+    A retriever that is sure of its answer puts it well clear of the runners-up; one that is guessing
+    returns a flat head. Raw scores of different retrievers are not comparable, this is.
+    """
+    head = list(scores[:depth])
+    if len(head) < 3:
+        return 0.0
+    mean = sum(head[1:]) / (len(head) - 1)
+    spread = (sum((v - mean) ** 2 for v in head) / len(head)) ** 0.5
+    return (head[0] - mean) / spread if spread > 0 else 0.0
+
+
+def adaptive_weight(vector: Sequence[Passage], keyword: Sequence[Passage], vector_weight: float) -> float:
+    """The vector list's share for this query: `vector_weight` moved towards the list whose head is more
+    peaked (peakedness), so a confident keyword hit can win while a flat keyword list cannot drag the
+    vector list down."""
+    if not keyword:
+        return 1.0
+    if not vector:
+        return 0.0
+    pv = max(peakedness([p.score for p in vector]), 0.0)
+    pk = max(peakedness([p.score for p in keyword]), 0.0)
+    total = vector_weight * pv + (1.0 - vector_weight) * pk
+    return vector_weight * pv / total if total > 0 else vector_weight
+
+
+def document_aware(passages: Sequence[Passage], decay: float) -> list[Passage]:
+    """Documents ranked by their best chunk plus `decay` times the harmonically discounted sum of their
+    other chunks (decay 0 = best chunk only); each document's chunks stay together, best first.
+
+    Several chunks of one document matching is evidence that the document is about the question; a long
+    document must not win on bulk alone, hence the discount.
+    """
+    by_doc: dict[str, list[Passage]] = {}
+    for passage in passages:
+        by_doc.setdefault(passage.doc_id, []).append(passage)
+    doc_score: dict[str, float] = {}
+    for doc_id, chunks in by_doc.items():
+        chunks.sort(key=lambda p: -p.score)
+        doc_score[doc_id] = chunks[0].score + decay * sum(
+            p.score / (i + 1) for i, p in enumerate(chunks[1:], 1)
+        )
+    order = sorted(by_doc, key=lambda d: (-doc_score[d], by_doc[d][0].chunk_id))
+    return [p for doc_id in order for p in by_doc[doc_id]]
+
+
+def _normalised(values: Sequence[float], depth: int = NORMALISE_DEPTH) -> list[float]:
+    """Min-max over the first `depth` values (a ranked list's head), entries below that floor at 0: the
+    scale must not depend on how deep a caller fetched (ask fetches 100, eval 200)."""
     if not values:
         return []
-    low, high = min(values), max(values)
+    low, high = min(values[:depth]), max(values)
     if high == low:
         return [1.0 for _ in values]
-    return [(v - low) / (high - low) for v in values]
+    return [max(0.0, (v - low) / (high - low)) for v in values]
 
 
 def blend_rankings(passages: Sequence[Passage], rerank_scores: Sequence[float], weight: float) -> list[Passage]:
@@ -61,3 +128,27 @@ def blend_rankings(passages: Sequence[Passage], rerank_scores: Sequence[float], 
     }
     ordered = sorted(mixed, key=lambda i: (-mixed[i], i))
     return [replace(passages[i], score=mixed[i]) for i in ordered]
+
+
+FUSIONS = ("rrf", "weighted_rrf", "weighted", "adaptive")
+
+
+def fuse_hybrid(
+    vector: Sequence[Passage], keyword: Sequence[Passage], method: str, vector_weight: float, rrf_k: int
+) -> list[Passage]:
+    """One ranking from the vector and keyword lists ([retrieval] fusion):
+
+    rrf           Σ 1/(k + rank), both lists alike;
+    weighted_rrf  the same with the vector list weighted `vector_weight`, the keyword list the rest;
+    weighted      min-max normalised scores mixed `vector_weight` : 1 - `vector_weight`;
+    adaptive      `weighted` with the share moved per query towards the more peaked list (adaptive_weight).
+    """
+    if method == "rrf":
+        return reciprocal_rank_fusion([vector, keyword], rrf_k)
+    if method == "weighted_rrf":
+        return weighted_rrf([vector, keyword], [vector_weight, 1.0 - vector_weight], rrf_k)
+    if method == "weighted":
+        return weighted_fusion(vector, keyword, vector_weight)
+    if method == "adaptive":
+        return weighted_fusion(vector, keyword, adaptive_weight(vector, keyword, vector_weight))
+    raise ValueError(f"unknown fusion {method!r}; choose one of {', '.join(FUSIONS)}")

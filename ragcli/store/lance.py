@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 META_TABLE = "ragcli_meta"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # How many ids go into one `IN (...)` list; keeps filter strings to a sane length.
 _ID_BATCH = 500
 # Query-time ANN settings, chosen with benchmarks/scale.py (see the module docstring).
@@ -107,6 +107,8 @@ def chunk_schema(dimension: int) -> pa.Schema:
             pa.field("mtime", pa.float64()),
             pa.field("ingested_at", pa.float64()),
             pa.field("text", pa.string()),
+            # The chunk with its title and heading path: what was embedded, and what keyword search reads.
+            pa.field("search_text", pa.string()),
             pa.field("vector", pa.list_(pa.float32(), dimension)),
         ]
     )
@@ -115,6 +117,21 @@ def chunk_schema(dimension: int) -> pa.Schema:
 # Numbered schema migrations: MIGRATIONS[n] takes an index at version n to n+1. Version 1 is the
 # initial layout, created directly; later versions append functions here and never edit old ones.
 MIGRATIONS: dict[int, Callable[[LanceStore], None]] = {}
+
+
+def _add_search_text(store: LanceStore) -> None:
+    """1 → 2: keyword search reads `search_text`. Rows written before it existed were embedded from their
+    bare text, so that is their search text too; `ragcli reindex` gives them their context."""
+    table = store.table
+    if "search_text" not in table.schema.names:
+        table.add_columns({"search_text": "text"})
+    for index in table.list_indices():
+        if tuple(index.columns) == ("text",):
+            table.drop_index(index.name)
+    store.refresh_indexes()
+
+
+MIGRATIONS[1] = _add_search_text
 
 
 class LanceStore:
@@ -347,7 +364,7 @@ class LanceStore:
             return []
         # A MatchQuery is matched as words; the question is never parsed as query syntax.
         rows = self.dataset.to_table(
-            full_text_query=MatchQuery(text, "text"),
+            full_text_query=MatchQuery(text, FTS_COLUMN),
             columns=[*_HIT_COLUMNS, "_score"],
             filter=where,
             prefilter=bool(where),
@@ -390,8 +407,8 @@ class LanceStore:
 
         table = self.table
         indexed = {tuple(cfg.columns) for cfg in table.list_indices()}
-        if ("text",) not in indexed:
-            table.create_index("text", config=FTS(), replace=True)
+        if (FTS_COLUMN,) not in indexed:
+            table.create_index(FTS_COLUMN, config=FTS(), replace=True)
         table.optimize()
 
     def ensure_vector_index(self, min_rows: int) -> bool:
@@ -465,6 +482,7 @@ def _partitions(rows: int) -> int:
     return max(1, rows // 4096)
 
 
+FTS_COLUMN = "search_text"
 _HIT_COLUMNS = ["id", "doc_id", "source", "title", "heading", "page", "chunk_index", "text"]
 
 
@@ -506,9 +524,13 @@ def _chunks_to_arrow(chunks: Sequence[Chunk], vectors: np.ndarray, schema: pa.Sc
         "mtime": [c.mtime for c in chunks],
         "ingested_at": [c.ingested_at for c in chunks],
         "text": [c.text for c in chunks],
+        "search_text": [c.indexed_text for c in chunks],
     }
-    arrays = [pa.array(columns[f.name], type=f.type) for f in schema if f.name != "vector"]
-    arrays.append(pa.FixedSizeListArray.from_arrays(flat, dim))
+    # In the table's own column order: a migrated table has its added columns after the vector.
+    arrays = [
+        pa.FixedSizeListArray.from_arrays(flat, dim) if f.name == "vector" else pa.array(columns[f.name], type=f.type)
+        for f in schema
+    ]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
