@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,12 +116,25 @@ class XmlLoader:
             # expat (≥ 2.4.1, bundled with CPython) refuses entity-expansion bombs itself.
             root = ET.fromstring(data)
         except ET.ParseError as exc:
-            raise PermanentError(f"malformed XML: {exc}") from exc
+            root = _parse_redeclared(path, data, exc)
         lines = [" ".join(t.split()) for t in root.itertext()]
         text = "\n".join(line for line in lines if line)
         title_element = root.find(".//title")
         title = title_element.text if title_element is not None else None
         return document_from_blocks([Block(text)], title, path.name, first_line_title=False)
+
+
+def _parse_redeclared(path: Path, data: bytes, first_error: ET.ParseError) -> ET.Element:
+    """A file whose XML declaration names the wrong encoding (a UTF-16 file saying UTF-8): decode it
+    by its byte order mark or detection, drop the declaration, parse the text."""
+    text, _ = decode_document(path, data)
+    without_declaration = re.sub(r"^\ufeff?\s*<\?xml[^>]*\?>", "", text)
+    if without_declaration == text:
+        raise PermanentError(f"malformed XML: {first_error}") from first_error
+    try:
+        return ET.fromstring(without_declaration)
+    except ET.ParseError as exc:
+        raise PermanentError(f"malformed XML: {exc}") from exc
 
 
 class RtfLoader:

@@ -150,9 +150,13 @@ def load_attachment(parent: Path, name: str, data: bytes, depth: int) -> ParsedD
     """The attachment parsed by the loader of its type; None if ragcli does not read it or it fails."""
     from ragcli.loaders import get_loader
 
-    if not data or depth >= MAX_NESTING:
-        return None
+    from ragcli.loaders.ocr import IMAGE_SUFFIXES
+
     child_path = Path(f"{parent}#attachment/{name}")
+    # Pictures in mail are logos, signatures and screenshots far more often than documents; OCR of each
+    # would cost seconds per message for noise.
+    if not data or depth >= MAX_NESTING or child_path.suffix.lower() in IMAGE_SUFFIXES:
+        return None
     loader = EmlLoader(depth + 1) if child_path.suffix.lower() == ".eml" else get_loader(child_path)
     if loader is None:
         return None

@@ -93,14 +93,27 @@ def _heading_level(style_name: str) -> int | None:
 
 def _table_text(table: Any) -> str:
     rows = []
-    for row in table.rows:
-        cells: list[str] = []
-        for cell in row.cells:
-            text = cell_text(cell.text)
-            if not cells or cells[-1] != text:  # a merged cell repeats itself once per grid column
-                cells.append(text)
-        rows.append(cells)
+    try:
+        for row in table.rows:
+            cells: list[str] = []
+            for cell in row.cells:
+                text = cell_text(cell.text)
+                if not cells or cells[-1] != text:  # a merged cell repeats itself once per grid column
+                    cells.append(text)
+            rows.append(cells)
+    except (ValueError, IndexError):
+        # python-docx's grid model rejects some merged layouts Word itself accepts; read the cells'
+        # text straight from the XML instead.
+        rows = [[_xml_text(tc) for tc in tr.iterchildren(_W_TC)] for tr in table._tbl.iterchildren(_W_TR)]
     return rows_to_text(rows, [MAX_CELLS])
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_W_TR, _W_TC, _W_T = f"{_W}tr", f"{_W}tc", f"{_W}t"
+
+
+def _xml_text(element: Any) -> str:
+    return cell_text("".join(t.text or "" for t in element.iter(_W_T)))
 
 
 class PptxLoader:
