@@ -22,7 +22,7 @@ IMAGES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
 
 def scanned_files(roots: list[Path]) -> list[Path]:
-    loader = PdfLoader(time_budget_s=10)
+    loader = PdfLoader(time_budget_s=10, mode="off")
     found = []
     for root in roots:
         for path in [root] if root.is_file() else sorted(root.rglob("*")):

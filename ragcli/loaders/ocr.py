@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OCR_MODES = ("auto", "off", "force")
-PAGE_BUDGET_S = 60.0
+PAGE_BUDGET_S = 120.0
 # Pillow's own bomb check warns at 89 M pixels and fails at 179 M; a scanned A4 page at 600 dpi is 35 M.
 MAX_IMAGE_PIXELS = 60_000_000
 # Recognition gains nothing above this size and the detector's time grows with the area.
