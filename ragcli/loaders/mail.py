@@ -149,7 +149,6 @@ def _attachment_name(part: EmailMessage, index: int) -> str:
 def load_attachment(parent: Path, name: str, data: bytes, depth: int) -> ParsedDocument | None:
     """The attachment parsed by the loader of its type; None if ragcli does not read it or it fails."""
     from ragcli.loaders import get_loader
-
     from ragcli.loaders.ocr import IMAGE_SUFFIXES
 
     child_path = Path(f"{parent}#attachment/{name}")
