@@ -399,3 +399,17 @@ def test_registry_reads_every_suffix_the_default_install_promises() -> None:
     ):
         assert get_loader(Path(name)) is not None, name
     assert zipfile is not None
+
+
+def test_ocr_setting_reaches_the_loaders_and_rejects_unknown_modes(tmp_path: Path) -> None:
+    from ragcli.config import load_settings
+    from ragcli.errors import ConfigError
+    from ragcli.loaders.pdf import PdfLoader
+
+    settings = load_settings(env={"RAGCLI_HOME": str(tmp_path), "RAGCLI_INGEST__OCR": "off"})
+    assert settings.config.ingest.ocr == "off"
+    loader = get_loader(Path("a.pdf"), settings.config.ingest.ocr)
+    assert isinstance(loader, PdfLoader) and loader.mode == "off"
+    assert load_settings(env={"RAGCLI_HOME": str(tmp_path)}).config.ingest.ocr == "auto"
+    with pytest.raises(ConfigError):
+        load_settings(env={"RAGCLI_HOME": str(tmp_path), "RAGCLI_INGEST__OCR": "sometimes"})
