@@ -206,11 +206,16 @@ class ImageLoader:
 
 
 def _frames(image_module: Any, data: bytes) -> Iterator[tuple[int, Image]]:
-    image_module.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     with warnings.catch_warnings():
         warnings.simplefilter("error", image_module.DecompressionBombWarning)
         try:
-            image = image_module.open(io.BytesIO(data))
+            image = image_module.open(io.BytesIO(data))  # reads the header only
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                # Checked here rather than through Pillow's process-wide limit, which pypdf shares.
+                raise PermanentError(
+                    f"image over {MAX_IMAGE_PIXELS // 1_000_000} M pixels: not read "
+                    f"({image.width}x{image.height})"
+                )
             for number in range(1, min(getattr(image, "n_frames", 1), MAX_FRAMES) + 1):
                 image.seek(number - 1)
                 image.load()
