@@ -54,6 +54,9 @@ class IngestConfig(_Section):
     max_attempts: int = Field(3, ge=1, description="Runs that retry an unchanged failed file.")
     prune: bool = Field(True, description="Remove indexed files that are gone from an ingested folder.")
     write_batch_docs: int = Field(64, ge=1, description="Documents committed to the index at once.")
+    ocr: Literal["auto", "off", "force"] = Field(
+        "auto", description="OCR scanned PDF pages and images: auto (pages without text), off, force (all)."
+    )
 
 
 class ChunkingConfig(_Section):

@@ -40,6 +40,9 @@ class ParsedDocument:
     title: str
     sections: list[Section]
     metadata: dict[str, str] = field(default_factory=dict)
+    # Documents carried inside this one (an e-mail's attachments): (name, document), each indexed as a
+    # document of its own under the source "<parent source>#attachment/<name>".
+    attachments: list[tuple[str, ParsedDocument]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

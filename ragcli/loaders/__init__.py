@@ -1,8 +1,14 @@
 """Loaders turn one file's bytes into visible text with a title and sections (headings or pages).
 
-`get_loader(path)` picks a loader by file suffix and imports its backend (pypdf, …) only then; it
-returns None for a type ragcli does not read, which the pipeline counts as unsupported. A loader raises
-`PermanentError` for a file it should read but cannot (corrupt, encrypted, empty, undecodable).
+`get_loader(path)` picks a loader by file suffix (or, for extension-less files such as Makefile and
+LICENSE, by name) and imports its backend (pypdf, python-docx, …) only then; it returns None for a type
+ragcli does not read, which the pipeline counts as unsupported. A loader raises `PermanentError` for a
+file it should read but cannot (corrupt, encrypted, empty, undecodable, over a size bound) and
+`UnsupportedError` when the reader is an optional extra that is not installed (counted as unsupported,
+with the extra's name).
+
+Audio, video, archives (.zip, .tar, .gz, …), legacy binary Office files (.doc, .xls, .ppt) and other
+binaries have no loader on purpose.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from ragcli.loaders.code import CODE_NAMES, CODE_SUFFIXES
+from ragcli.loaders.ocr import IMAGE_SUFFIXES
 from ragcli.models import ParsedDocument
 
 
@@ -30,23 +38,52 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     ".htm": ("ragcli.loaders.html", "HtmlLoader"),
     ".xhtml": ("ragcli.loaders.html", "HtmlLoader"),
     ".pdf": ("ragcli.loaders.pdf", "PdfLoader"),
+    ".docx": ("ragcli.loaders.office", "DocxLoader"),
+    ".docm": ("ragcli.loaders.office", "DocxLoader"),
+    ".pptx": ("ragcli.loaders.office", "PptxLoader"),
+    ".pptm": ("ragcli.loaders.office", "PptxLoader"),
+    ".xlsx": ("ragcli.loaders.office", "XlsxLoader"),
+    ".xlsm": ("ragcli.loaders.office", "XlsxLoader"),
+    ".odt": ("ragcli.loaders.opendocument", "OpenDocumentLoader"),
+    ".ods": ("ragcli.loaders.opendocument", "OpenDocumentLoader"),
+    ".odp": ("ragcli.loaders.opendocument", "OpenDocumentLoader"),
+    ".epub": ("ragcli.loaders.ebook", "EpubLoader"),
+    ".eml": ("ragcli.loaders.mail", "EmlLoader"),
+    ".msg": ("ragcli.loaders.mail", "MsgLoader"),
+    ".rtf": ("ragcli.loaders.data", "RtfLoader"),
+    ".csv": ("ragcli.loaders.data", "CsvLoader"),
+    ".tsv": ("ragcli.loaders.data", "CsvLoader"),
+    ".json": ("ragcli.loaders.data", "JsonLoader"),
+    ".ndjson": ("ragcli.loaders.data", "JsonLoader"),
+    ".jsonl": ("ragcli.loaders.data", "JsonLoader"),
+    ".xml": ("ragcli.loaders.data", "XmlLoader"),
+    **{suffix: ("ragcli.loaders.code", "CodeLoader") for suffix in CODE_SUFFIXES},
+    **{suffix: ("ragcli.loaders.ocr", "ImageLoader") for suffix in IMAGE_SUFFIXES},
 }
+# Loaders whose behaviour depends on the [ingest] ocr setting get it as their `mode`.
+_OCR_AWARE = frozenset({"PdfLoader", "ImageLoader"})
 
-_instances: dict[str, Loader] = {}
+_instances: dict[tuple[str, str], Loader] = {}
 
 
 def supported_suffixes() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_loader(path: Path) -> Loader | None:
-    spec = _REGISTRY.get(path.suffix.lower())
+def get_loader(path: Path, ocr: str = "auto") -> Loader | None:
+    """The loader for `path`'s type; `ocr` is the [ingest] ocr mode ("auto", "off" or "force")."""
+    suffix = path.suffix.lower()
+    spec = _REGISTRY.get(suffix)
+    if spec is None and not suffix and path.name.lower() in CODE_NAMES:
+        spec = ("ragcli.loaders.code", "CodeLoader")
     if spec is None:
         return None
     module_name, class_name = spec
-    if module_name not in _instances:
+    key = (class_name, ocr if class_name in _OCR_AWARE else "")
+    if key not in _instances:
         import importlib
 
         module = importlib.import_module(module_name)
-        _instances[module_name] = getattr(module, class_name)()
-    return _instances[module_name]
+        cls = getattr(module, class_name)
+        _instances[key] = cls(mode=ocr) if class_name in _OCR_AWARE else cls()
+    return _instances[key]

@@ -1,34 +1,48 @@
-"""Markdown: the raw text is kept; sections split at ATX (`## x`) and setext (`x` over `===`) headings.
+"""Markdown through markdown-it-py (CommonMark + GFM tables), rendered to the text a reader sees.
 
-Headings inside fenced code blocks (``` or ~~~) and in YAML front matter are not headings. A `title:`
-in front matter wins over the first heading as the document title.
+What is indexed and shown is the rendered text, not the source: no `#` heading markers, `**`, link
+targets, `>` quote markers, or HTML/XML tags embedded in the Markdown (the Rust book's
+`<Listing number="15-7" …>`, `<span>`, comments); code blocks and inline code stay verbatim. Sections
+split at headings (ATX and setext; never inside code); a `title:` in YAML front matter wins over the
+first heading as the document title, and the front matter itself is not indexed. A setext underline
+under a paragraph of several lines is read as a rule, not as a heading made of the whole paragraph.
+
+markdown-it-py replaced a regular-expression heading scanner after a measurement (docs/benchmarks.md,
+"Markdown"): it is already installed with rich, so it costs no dependency.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
+from typing import Any
 
 from ragcli.loaders.text import decode_document, sections_from_headings, shorten
 from ragcli.models import ParsedDocument
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-# Lines that cannot be the text of a setext heading: list items, quotes, tables, fences, indented code.
-_NOT_SETEXT_TEXT = re.compile(r"^(?: {4}|\t| {0,3}(?:[-+*>|]|\d+[.)])(?:[ \t]|$))")
 _FRONT_MATTER_TITLE = re.compile(r"""^title:[ \t]*["']?(.*?)["']?[ \t]*$""", re.MULTILINE)
-_INLINE_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_EMPHASIS = re.compile(r"(\*\*|__|`)")
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+# A tag whose quoted attribute values may hold "<" and ">" (the Rust book's caption="… `Option<i32>`").
+_TAG = re.compile(
+    r"""</?[A-Za-z][\w:.-]*(?:\s+[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?)*\s*/?>"""
+    r"|<![^<>]*>|<\?.*?\?>",
+    re.DOTALL,
+)
+# mdBook's include directives ({{#include file.rs}}, {{#rustdoc_include …}}): build-time, not text.
+_MDBOOK_DIRECTIVE = re.compile(r"^\{\{#\w+[^}]*\}\}$")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+_parser: Any = None
 
 
 class MarkdownLoader:
     name = "markdown"
 
     def load(self, path: Path, data: bytes) -> ParsedDocument:
-        text, metadata = decode_document(path, data)
-        front_matter_end, front_title = _front_matter(text)
-        headings = _headings(text, front_matter_end)
+        source, metadata = decode_document(path, data)
+        front_matter_end, front_title = _front_matter(source)
+        text, headings = render(source[front_matter_end:])
         title = front_title or (headings[0][2] if headings else None) or path.name
         return ParsedDocument(
             text=text,
@@ -36,6 +50,103 @@ class MarkdownLoader:
             sections=sections_from_headings(text, headings),
             metadata=metadata,
         )
+
+
+def _markdown_it() -> Any:
+    global _parser
+    if _parser is None:
+        from markdown_it import MarkdownIt
+
+        _parser = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    return _parser
+
+
+def render(source: str) -> tuple[str, list[tuple[int, int, str]]]:
+    """The visible text of a Markdown source, and its (offset, level, text) headings."""
+    writer = _Writer()
+    heading_level: int | None = None
+    setext = False
+    cells: list[str] | None = None
+    for token in _markdown_it().parse(source):
+        kind = token.type
+        if kind == "heading_open":
+            heading_level = int(token.tag[1:])
+            setext = token.markup[:1] in {"=", "-"}
+        elif kind == "inline":
+            content = _inline_text(token.children or [])
+            if cells is not None:
+                cells.append(" ".join(content.split()))
+            elif heading_level is not None and not (setext and "\n" in content):
+                writer.heading(heading_level, " ".join(content.split()))
+            elif not _MDBOOK_DIRECTIVE.match(content):
+                writer.block(content, tight=writer.tight)
+        elif kind == "heading_close":
+            heading_level = None
+        elif kind in {"fence", "code_block"}:
+            writer.block(token.content.rstrip("\n"), code=True)
+        elif kind == "html_block":
+            writer.block(strip_tags(token.content))
+        elif kind == "tr_open":
+            cells = []
+        elif kind == "tr_close" and cells is not None:
+            writer.block(" | ".join(cells), tight=True)
+            cells = None
+        elif kind == "paragraph_open":
+            writer.tight = token.hidden  # paragraphs of a tight list item: one line each
+    return writer.text(), writer.headings
+
+
+def _inline_text(children: list[Any]) -> str:
+    parts: list[str] = []
+    for child in children:
+        kind = child.type
+        if kind in {"text", "code_inline"}:
+            parts.append(child.content)
+        elif kind in {"softbreak", "hardbreak"}:
+            parts.append("\n")
+        elif kind == "image":
+            parts.append(_inline_text(child.children or []))
+        elif kind == "html_inline" and re.match(r"<br\s*/?>", child.content, re.IGNORECASE):
+            parts.append("\n")  # other inline tags are markup a browser would not show
+    return "".join(parts).strip()
+
+
+def strip_tags(markup: str) -> str:
+    """Text of an HTML fragment embedded in Markdown: comments and tags removed, entities decoded."""
+    text = _TAG.sub("", _COMMENT.sub("", markup))
+    return html.unescape(_BLANK_RUNS.sub("\n\n", text)).strip()
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._length = 0
+        self.headings: list[tuple[int, int, str]] = []
+        self.tight = False
+
+    def block(self, content: str, *, tight: bool = False, code: bool = False) -> None:
+        if not code:
+            content = content.strip()
+        if not content.strip():
+            return
+        if self._parts:
+            self._append("\n" if tight else "\n\n")
+        self._append(content)
+
+    def heading(self, level: int, content: str) -> None:
+        if not content:
+            return
+        if self._parts:
+            self._append("\n\n")
+        self.headings.append((self._length, level, content))
+        self._append(content)
+
+    def _append(self, piece: str) -> None:
+        self._parts.append(piece)
+        self._length += len(piece)
+
+    def text(self) -> str:
+        return "".join(self._parts)
 
 
 def _front_matter(text: str) -> tuple[int, str | None]:
@@ -48,61 +159,3 @@ def _front_matter(text: str) -> tuple[int, str | None]:
     end = 4 + close.end()
     found = _FRONT_MATTER_TITLE.search(text, 4, 4 + close.start())
     return end, (found.group(1).strip() or None) if found else None
-
-
-def _headings(text: str, start: int) -> list[tuple[int, int, str]]:
-    """(offset, level, text) of every heading after `start`, skipping fenced code."""
-    headings: list[tuple[int, int, str]] = []
-    fence: str | None = None
-    previous: tuple[int, str] | None = None  # offset and text of the line before, if it can be a title
-    after_break = True  # the previous line was blank, a heading, a fence, or there was none
-    offset = 0
-    for line in text.splitlines(keepends=True):
-        line_start, offset = offset, offset + len(line)
-        if line_start < start:
-            continue
-        content = line.rstrip("\n")
-        if fence is not None:
-            if _closes(fence, content):
-                fence = None
-            previous, after_break = None, True
-            continue
-        fence_match = _FENCE.match(content)
-        if fence_match:
-            fence = fence_match.group(1)
-            previous = None
-            continue
-
-        atx = _ATX.match(content)
-        if atx:
-            headings.append((line_start, len(atx.group(1)), _clean(atx.group(2) or "")))
-            previous, after_break = None, True
-            continue
-        underline = _SETEXT_UNDERLINE.match(content)
-        if underline and previous is not None:
-            level = 1 if underline.group(1)[0] == "=" else 2
-            headings.append((previous[0], level, _clean(previous[1])))
-            previous, after_break = None, True
-            continue
-        # Only the first line of a paragraph may be a setext title: a `---` under running text is far
-        # more often meant as a rule than as a heading made of the whole paragraph.
-        starts_paragraph = after_break
-        after_break = not content.strip()
-        if content.strip() and starts_paragraph and not _NOT_SETEXT_TEXT.match(content):
-            previous = (line_start, content)
-        else:
-            previous = None
-    return [h for h in headings if h[2]]
-
-
-def _closes(fence: str, line: str) -> bool:
-    """A closing fence uses the opening's character, at least as many times, and nothing else."""
-    match = _FENCE.match(line)
-    return bool(match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence)
-                and not line.strip().strip(fence[0]))
-
-
-def _clean(heading: str) -> str:
-    heading = _INLINE_LINK.sub(r"\1", heading)
-    heading = _EMPHASIS.sub("", heading)
-    return " ".join(heading.split())

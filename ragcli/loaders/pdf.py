@@ -3,6 +3,9 @@
 A PDF that cannot be read whole is a failure, never a partial document: encrypted with a password,
 corrupt, a page pypdf cannot parse, no text layer at all, or extraction slower than the time budget.
 
+Pages without a text layer (scans) are read through OCR (`ragcli.loaders.ocr`) unless `mode` is "off";
+"force" OCRs every page that has images. The document's metadata then says `ocr: true` and which pages.
+
 pypdf reports the repairs it makes to malformed files through its loggers and, rarely, through
 `warnings`. Neither belongs on the user's screen: log records are re-emitted here at DEBUG, and warnings
 are caught per document (under a lock, because `warnings.catch_warnings` swaps process-wide state and
@@ -26,9 +29,15 @@ from ragcli.models import ParsedDocument, Section
 if TYPE_CHECKING:
     from pypdf import PdfReader
 
+    from ragcli.loaders.ocr import OcrEngine
+
 log = logging.getLogger(__name__)
 
 NO_TEXT = "no extractable text (scanned PDF without a text layer?)"
+NO_TEXT_NO_OCR = (
+    "no extractable text (scanned PDF without a text layer?) and no OCR engine is installed: "
+    "pip install 'ragcli[ocr]' or apt-get install tesseract-ocr"
+)
 PASSWORD_REQUIRED = "encrypted PDF: password required"
 DEFAULT_TIME_BUDGET_S = 600.0
 
@@ -47,8 +56,9 @@ _current_source = "?"
 class PdfLoader:
     name = "pdf"
 
-    def __init__(self, time_budget_s: float = DEFAULT_TIME_BUDGET_S) -> None:
+    def __init__(self, time_budget_s: float = DEFAULT_TIME_BUDGET_S, mode: str = "auto") -> None:
         self.time_budget_s = time_budget_s
+        self.mode = mode
 
     def load(self, path: Path, data: bytes) -> ParsedDocument:
         global _current_source
@@ -71,6 +81,10 @@ class PdfLoader:
         deadline = time.monotonic() + self.time_budget_s
         reader = _open(data)
         page_texts = _extract_pages(reader, deadline, self.time_budget_s)
+        ocr_pages = self._ocr(reader, page_texts, deadline) if self.mode != "off" else []
+        if ocr_pages:
+            replaced = dict(page_texts) | dict(ocr_pages)
+            page_texts = sorted(replaced.items())
         parts: list[str] = []
         sections: list[Section] = []
         offset = 0
@@ -82,15 +96,39 @@ class PdfLoader:
             sections.append(Section(offset, offset + len(page_text), page=number))
             offset += len(page_text)
         if not parts:
-            raise PermanentError(NO_TEXT)
+            raise PermanentError(NO_TEXT if self.mode == "off" or _ocr_engine() else NO_TEXT_NO_OCR)
         text = "".join(parts)
         title = _metadata_title(reader) or first_line_title(text) or path.name
-        return ParsedDocument(
-            text=text,
-            title=shorten(title),
-            sections=sections,
-            metadata={"pages": str(len(reader.pages))},
-        )
+        metadata = {"pages": str(len(reader.pages))}
+        if ocr_pages:
+            metadata |= {"ocr": "true", "ocr_pages": ",".join(str(n) for n, _ in ocr_pages)}
+            log.info("%s: %d page(s) read through OCR", path, len(ocr_pages))
+        return ParsedDocument(text=text, title=shorten(title), sections=sections, metadata=metadata)
+
+    def _ocr(self, reader: PdfReader, page_texts: list[tuple[int, str]], deadline: float) -> list[tuple[int, str]]:
+        """(page number, OCR text) for the pages to OCR: those without text, or all under "force"."""
+        from ragcli.loaders.ocr import page_images, read_images
+
+        with_text = {number for number, _ in page_texts}
+        wanted = [n for n in range(1, len(reader.pages) + 1) if self.mode == "force" or n not in with_text]
+        engine = _ocr_engine() if wanted else None
+        if engine is None:
+            return []
+        found: list[tuple[int, str]] = []
+        for number in wanted:
+            images = page_images(reader, number - 1)
+            if not images:
+                continue
+            text = _clean(read_images(engine, images, deadline, f"page {number} of {len(reader.pages)}"))
+            if text:
+                found.append((number, text))
+        return found
+
+
+def _ocr_engine() -> OcrEngine | None:
+    from ragcli.loaders.ocr import get_ocr_engine
+
+    return get_ocr_engine()
 
 
 def _open(data: bytes) -> PdfReader:
