@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from ragcli.app.console import print_json, stderr, stdout
+from ragcli.app.console import print_json, since_timestamp, stderr, stdout
 from ragcli.config import Settings
 from ragcli.errors import EXIT_OK, UsageError
 
@@ -19,13 +20,12 @@ def run_stats(
     settings: Settings, *, since: str | None, json_output: bool, report: Path | None, check: bool
 ) -> int:
     from ragcli.errors import EXIT_THRESHOLD
-    from ragcli.retrieval.filters import parse_since
     from ragcli.telemetry.facade import Telemetry
     from ragcli.telemetry.stats import check_thresholds
 
     since_seconds = None
     if since:
-        since_seconds = time.time() - parse_since(since)
+        since_seconds = time.time() - since_timestamp(since, "--since")
     uri = settings.store_uri
     index_path = Path(uri) if "://" not in uri else None
     with Telemetry(settings) as telemetry:
@@ -67,12 +67,18 @@ def _oldest_document_mtime(settings: Settings) -> float | None:
 
 
 def _print_stats(stats: dict[str, Any]) -> None:
-    # The report's own Markdown, drawn by Rich: one layout for the terminal and the file (--json for scripts).
+    # The report's own Markdown: drawn by Rich on a terminal, as Markdown text when piped, where Rich
+    # would fit the tables to 80 columns and cut lines (--json for scripts).
     from rich.markdown import Markdown
 
     from ragcli.telemetry.report import render_markdown
 
-    stdout.print(Markdown(render_markdown(stats, None, terminal=True)))
+    text = render_markdown(stats, None, terminal=True)
+    if stdout.is_terminal:
+        stdout.print(Markdown(text))
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
 
 def run_feedback(
@@ -80,12 +86,17 @@ def run_feedback(
 ) -> int:
     from ragcli.telemetry.facade import Telemetry
 
+    rating = rating.strip().lower()
     if rating not in ("up", "down"):
-        raise UsageError(f"Rating must be up or down, not {rating!r}.")
+        raise UsageError(f"Rating must be up or down, not {rating!r}.", hint="ragcli feedback ID up")
     with Telemetry(settings) as telemetry:
-        telemetry.feedback(request_id, rating, note)
+        replaced = telemetry.feedback(request_id, rating, note)
     if json_output:
-        print_json({"request_id": request_id, "rating": rating})
-    else:
-        stdout.print(f"Recorded {rating} for {request_id}.", markup=False)
+        print_json({"request_id": request_id, "rating": rating, "replaced": replaced})
+        return EXIT_OK
+    if replaced is not None:
+        stderr.print(
+            f"Note: {request_id} was already rated {replaced}; that rating is replaced.", markup=False
+        )
+    stdout.print(f"Recorded {rating} for {request_id}.", markup=False)
     return EXIT_OK
