@@ -357,8 +357,7 @@ def ingest(
 ) -> int:
     """Index files and folders; unchanged files are skipped, changed ones replaced, removed ones pruned.
 
-    Exit codes: 0 all well; 3 some documents failed (see `ragcli dlq list`); 4 another ingest is running;
-    2 usage or configuration error; 5 index or model unusable.
+    Exit codes: 0 all well; 3 some documents failed (see `ragcli dlq list`); 4 another ingest is running; 2 usage or configuration error; 5 index or model unusable.
     """
     from ragcli import app as service
 
@@ -494,8 +493,7 @@ def config_show(
     ] = False,
     json_output: JsonOpt = False,
 ) -> int:
-    """Print every configuration value and where it came from (default, file, env, flag), the state
-    directory and why it was chosen."""
+    """Print every configuration value and where it came from (default, file, env, flag), the state directory and why it was chosen."""
     from ragcli import app as service
 
     if defaults:  # needs no settings: works anywhere, even with a broken config
@@ -506,8 +504,7 @@ def config_show(
 @dlq_app.command("list", examples=["ragcli dlq list", "ragcli dlq list | cut -f1"])
 @_handle_errors
 def dlq_list(json_output: JsonOpt = False) -> int:
-    """List the documents that failed, with the reason and the number of attempts (tab-separated when
-    piped)."""
+    """List the documents that failed, with the reason and the number of attempts (tab-separated when piped)."""
     from ragcli import app as service
 
     return service.dlq_list(_settings(), json_output=json_output)

@@ -10,12 +10,19 @@ from ragcli.config import Settings
 from ragcli.errors import EXIT_OK, UsageError
 
 
+_ANSWER_COUNTERS = ("exact_hits", "exact_misses", "semantic_hits", "semantic_misses")
+
+
 def cache_stats(settings: Settings, *, json_output: bool) -> int:
     from ragcli.cache.answers import AnswerCache
     from ragcli.cache.embeddings import EmbeddingCache
 
-    answers = AnswerCache(settings).stats()
-    embeddings = EmbeddingCache(settings).stats()
+    if settings.cache_dir.exists():
+        answers = AnswerCache(settings).stats()
+        embeddings = EmbeddingCache(settings).stats()
+    else:  # opening the caches would create them; looking must not create state
+        answers = dict.fromkeys(("entries", "size_bytes", *_ANSWER_COUNTERS), 0)
+        embeddings = dict.fromkeys(("query_entries", "chunk_entries", "size_bytes"), 0)
     hits = answers["exact_hits"] + answers["semantic_hits"]
     lookups = hits + answers["exact_misses"] - answers["semantic_hits"]
     data = {

@@ -6,6 +6,7 @@ Results go to stdout (plain text or one JSON object with --json); logs and progr
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sys
@@ -20,8 +21,17 @@ from rich.table import Table
 
 logger = logging.getLogger("ragcli")
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True)
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # Rich exits 1 here. A reader that stopped early (`ragcli ask … | head -1`) is a success: the
+        # CLI decides that, after the answer has been recorded.
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
+stdout = _Console(soft_wrap=True)
+stderr = _Console(stderr=True, soft_wrap=True)
 
 
 def setup_logging(level: str = "INFO", *, verbose: int = 0, quiet: bool = False) -> None:

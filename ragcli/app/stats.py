@@ -55,6 +55,9 @@ def _oldest_document_mtime(settings: Settings) -> float | None:
     """The staleness figure needs the index; an unreadable one leaves the figure empty, not an error."""
     from ragcli.store import get_store
 
+    uri = settings.store_uri
+    if "://" not in uri and not Path(uri).exists():
+        return None  # opening the store would create an empty one; stats only looks
     try:
         store = get_store(settings)
         if not store.exists():
@@ -84,11 +87,15 @@ def _print_stats(stats: dict[str, Any]) -> None:
 def run_feedback(
     settings: Settings, request_id: str, rating: str, note: str | None, *, json_output: bool
 ) -> int:
-    from ragcli.telemetry.facade import Telemetry
+    from ragcli.telemetry.events import find_ask
+    from ragcli.telemetry.facade import Telemetry, events_path
 
     rating = rating.strip().lower()
     if rating not in ("up", "down"):
         raise UsageError(f"Rating must be up or down, not {rating!r}.", hint="ragcli feedback ID up")
+    matches = find_ask(events_path(settings), request_id)
+    if len(matches) == 1:  # the first characters of an id are enough, as with git
+        request_id = matches[0]["request_id"]
     with Telemetry(settings) as telemetry:
         replaced = telemetry.feedback(request_id, rating, note)
     if json_output:

@@ -32,7 +32,7 @@ EVENTS_FILENAME = "events.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
 PRUNE_EVERY_SECONDS = 3600.0
 RATINGS = ("up", "down")
-# Longer answers are cut in the log; `ragcli history show` says so.
+# Longer answers are cut to this many characters in the log.
 ANSWER_MAX_CHARS = 8000
 
 # Each entry is one migration: the statements that take the schema from version i to i + 1.
@@ -354,7 +354,7 @@ class EventLog:
             if known is None:
                 raise UsageError(
                     f"No answer with request id {request_id!r} is in the event log.",
-                    hint="Use the request_id printed by `ragcli ask --json` (answers older than "
+                    hint="`ragcli history` lists recent request ids (answers older than "
                     "telemetry.retention_days are gone).",
                 )
             previous = conn.execute("SELECT rating FROM feedback WHERE request_id = ?", (request_id,)).fetchone()

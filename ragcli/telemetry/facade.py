@@ -154,7 +154,7 @@ class Telemetry:
             hint = (
                 "Telemetry is disabled (telemetry.enabled = false), so answers are not recorded."
                 if not self.enabled
-                else "Ask a question first; its request_id is in `ragcli ask --json`."
+                else "Ask a question first; its request id is printed under the answer and in `ragcli history`."
             )
             raise UsageError(f"No answer with request id {request_id!r} is in the event log.", hint=hint)
         with _event_log_errors(self.path):
