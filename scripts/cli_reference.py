@@ -75,7 +75,9 @@ def _param_row(param: Any, ctx: Any) -> list[str] | None:
         name = f"`{param.metavar or param.name.upper()}`"
         value, default = "", "required" if param.required else ""
     else:
-        name = " / ".join(f"`{opt}`" for opt in [*param.opts, *param.secondary_opts])
+        # Long names first, whatever order the app declared them in (it may differ between runs).
+        opts = sorted(param.opts, key=lambda opt: (not opt.startswith("--"), opt))
+        name = " / ".join(f"`{opt}`" for opt in [*opts, *param.secondary_opts])
         value = param.display_type_rich(ctx) or ""
         default = _default(param)
     return [name, f"`{value}`" if value else "", default, " ".join((param.help or "").split())]
