@@ -466,15 +466,21 @@ def load_settings(
 
 def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigError:
     lines = []
+    flags_only = True
     for err in exc.errors():
         dotted = ".".join(str(p) for p in err["loc"])
+        label = sources.get(dotted, "")
+        if label.startswith("flag:"):  # name the flag the user typed, then the key it sets
+            lines.append(f"{label[5:]} ({dotted}): {err['msg']}")
+            continue
+        flags_only = False
         where = _describe_source(sources, dotted)
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown key '{dotted}'{where}")
         else:
             lines.append(f"'{dotted}'{where}: {err['msg']}")
     return ConfigError(
-        "Invalid configuration: " + "; ".join(lines),
+        ("Invalid option: " if flags_only else "Invalid configuration: ") + "; ".join(lines),
         hint="`ragcli config show --defaults` prints every key with its type and default.",
     )
 

@@ -119,7 +119,7 @@ def test_dash_h_is_help_everywhere() -> None:
 
 
 def test_every_command_has_examples_and_real_metavars() -> None:
-    for path, command in _commands(typer.main.get_command(app)):
+    for path, _command in _commands(typer.main.get_command(app)):
         shown = _run(*path, "--help").stdout
         assert "Examples:" in shown, path
         for typer_style in ("<bool>", "<int>", "<str>", "<float>", "<list", "<Path>", "{"):

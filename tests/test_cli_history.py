@@ -14,7 +14,14 @@ from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from ragcli.cli import app
-from ragcli.telemetry.events import MIGRATIONS, SCHEMA_VERSION, AskEvent, EventLog, HistoryFilter, read_history
+from ragcli.telemetry.events import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    AskEvent,
+    EventLog,
+    HistoryFilter,
+    read_history,
+)
 from tests.conftest import FIXTURES
 
 runner = CliRunner()

@@ -9,7 +9,6 @@ from ragcli.app.console import human_bytes, print_json, print_table, stdout
 from ragcli.config import Settings
 from ragcli.errors import EXIT_OK, UsageError
 
-
 _ANSWER_COUNTERS = ("exact_hits", "exact_misses", "semantic_hits", "semantic_misses")
 
 
