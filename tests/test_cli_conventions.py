@@ -137,6 +137,8 @@ def test_help_shows_the_defaults_of_k_and_mode_as_configured() -> None:
 
 def test_completion_and_version_are_on() -> None:
     assert "--install-completion" in _run("--help").stdout
+    script = _run("--show-completion", "bash")
+    assert script.exit_code == 0 and "complete" in script.stdout
     assert re.fullmatch(r"ragcli \S+\n", _run("--version").stdout)
 
 
