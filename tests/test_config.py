@@ -22,7 +22,9 @@ def test_defaults_when_nothing_is_set(tmp_path: Path, monkeypatch: pytest.Monkey
     assert settings.config == RagConfig()
     assert settings.sources["chunking.chunk_size"] == "default"
     assert settings.file is None
-    assert settings.home == tmp_path / ".ragcli"
+    # No .ragcli.toml or .ragcli/ here or above: the per-user data directory (see tests/conftest.py).
+    assert settings.home.name == "ragcli" and "xdg-data" in str(settings.home)
+    assert "per-user data directory" in settings.home_reason
 
 
 def test_file_beats_default(tmp_path: Path) -> None:

@@ -314,3 +314,41 @@ def test_report_on_an_empty_state_directory(priced_settings: Settings, tmp_path:
     assert "No events have been recorded yet." in text
     assert "No latency histogram" in text
     assert not path.with_suffix(".png").exists()
+
+
+@pytest.mark.parametrize(
+    ("values", "edges"),
+    [
+        ([58.0, 300.0, 883.0, 1708.0, 1200.0], [0.0, 500.0, 1000.0, 1500.0, 2000.0]),
+        ([3.0, 7.0, 12.0, 18.0, 41.0], [0.0, 10.0, 20.0, 30.0, 40.0, 50.0]),
+        ([0.31, 0.44, 0.52, 0.9], [0.2, 0.4, 0.6, 0.8, 1.0]),
+        ([120.0], [120.0, 140.0]),
+    ],
+)
+def test_histogram_bins_sit_at_round_values(values: list[float], edges: list[float]) -> None:
+    from ragcli.telemetry.stats import latency_histogram
+
+    hist = latency_histogram(values)
+    assert hist is not None
+    assert hist["edges_ms"] == edges
+    assert sum(hist["counts"]) == len(values)
+
+
+def test_histogram_widths_are_one_two_or_five_times_a_power_of_ten() -> None:
+    import math
+    import random
+
+    from ragcli.telemetry.stats import latency_histogram
+
+    rng = random.Random(7)
+    for _ in range(50):
+        values = [rng.lognormvariate(rng.uniform(0, 8), rng.uniform(0.1, 2)) for _ in range(rng.randint(1, 400))]
+        hist = latency_histogram(values)
+        assert hist is not None
+        edges = hist["edges_ms"]
+        width = edges[1] - edges[0]
+        mantissa = width / 10 ** math.floor(math.log10(width))
+        assert min(abs(mantissa - m) for m in (1, 2, 5, 10)) < 1e-6, width
+        assert all(abs(e / width - round(e / width)) < 1e-6 for e in edges)
+        assert edges[0] <= min(values) and edges[-1] >= min(max(values), hist["clipped_above_ms"] or math.inf)
+        assert sum(hist["counts"]) == len(values) and len(hist["counts"]) <= 31

@@ -3,12 +3,55 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from ragcli.app.console import cite, print_json, stderr, stdout
 from ragcli.config import Settings
-from ragcli.errors import EXIT_OK, UsageError
+from ragcli.errors import EXIT_OK, StoreError, UsageError
+
+
+def read_question(argument: str | None) -> str:
+    """The question argument, or standard input for `-` (and for no argument when input is piped)."""
+    if argument is not None and argument != "-":
+        return argument
+    if sys.stdin is None or sys.stdin.isatty():
+        if argument == "-":
+            raise UsageError(
+                "`ragcli ask -` reads the question from standard input, but that is a terminal.",
+                hint='Pipe the question in: echo "How do I …?" | ragcli ask -',
+            )
+        raise UsageError("No question given.", hint='ragcli ask "How do I …?"  (or pipe it in: … | ragcli ask -)')
+    return sys.stdin.read().strip()
+
+
+def check_question(settings: Settings, question: str) -> None:
+    limit = settings.config.retrieval.max_question_chars
+    if not question.strip():
+        raise UsageError("The question is empty.", hint='Ask something: ragcli ask "How do I …?"')
+    if len(question) > limit:
+        raise UsageError(
+            f"The question is {len(question):,} characters long; the limit is {limit:,} "
+            "(retrieval.max_question_chars).",
+            hint="Ask a shorter question, or raise retrieval.max_question_chars in the config "
+            "(RAGCLI_RETRIEVAL__MAX_QUESTION_CHARS).",
+        )
+
+
+def require_state(settings: Settings) -> None:
+    """`ragcli ask` reads state and never creates it: with no state directory and no local index there
+    is nothing to answer from, and a stray empty .ragcli/ would only mislead the next discovery."""
+    uri = settings.store_uri
+    if settings.home.exists() or "://" in uri or Path(uri).exists():
+        return
+    raise StoreError(
+        f"There is no index here: the state directory {settings.home} does not exist "
+        f"(chosen as {settings.home_reason}).",
+        hint="Run ragcli from inside the project folder you ingested, set RAGCLI_HOME or --config, "
+        "or build an index with `ragcli ingest PATH`. `ragcli config show` explains the choice.",
+    )
 
 
 def run_ask(
@@ -20,8 +63,7 @@ def run_ask(
     use_cache: bool = True,
     use_server: bool = True,
 ) -> int:
-    if not question.strip():
-        raise UsageError("The question is empty.", hint='Ask something: ragcli ask "How do I …?"')
+    check_question(settings, question)
     if use_server:
         from ragcli.serve.client import ask_payload, ask_via_server
 
@@ -31,6 +73,7 @@ def run_ask(
             return EXIT_OK
     from ragcli.query import ask_with_cache
 
+    require_state(settings)
     streaming = stdout.is_terminal and not json_output and settings.config.generation.stream
     streamed: list[str] = []
 
@@ -80,6 +123,12 @@ def _print_answer(result: dict[str, Any], streamed: list[str], json_output: bool
         for c in result["citations"]:
             mark = "" if c.get("cited", True) else "  (not cited)"
             stdout.print(f"[{c['n']}] {cite(c)}  (score {c['score']:.3f}){mark}", markup=False)
+    if stderr.is_terminal and result.get("request_id"):
+        # Dimmed and on stderr: there when rating the answer, absent from what a pipe receives.
+        request_id = result["request_id"]
+        stderr.print(
+            f"request id {request_id} · rate it: ragcli feedback {request_id} up", style="dim", markup=False
+        )
 
 
 def _print_trust(result: dict[str, Any]) -> None:

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.table import Table
-
-from ragcli.app.console import human_bytes, print_json, stdout
+from ragcli.app.console import human_bytes, print_json, print_table, stdout
 from ragcli.config import Settings
 from ragcli.errors import EXIT_OK, UsageError
+
+_ANSWER_COUNTERS = ("exact_hits", "exact_misses", "semantic_hits", "semantic_misses")
 
 
 def cache_stats(settings: Settings, *, json_output: bool) -> int:
     from ragcli.cache.answers import AnswerCache
     from ragcli.cache.embeddings import EmbeddingCache
 
-    answers = AnswerCache(settings).stats()
-    embeddings = EmbeddingCache(settings).stats()
+    if settings.cache_dir.exists():
+        answers = AnswerCache(settings).stats()
+        embeddings = EmbeddingCache(settings).stats()
+    else:  # opening the caches would create them; looking must not create state
+        answers = dict.fromkeys(("entries", "size_bytes", *_ANSWER_COUNTERS), 0)
+        embeddings = dict.fromkeys(("query_entries", "chunk_entries", "size_bytes"), 0)
     hits = answers["exact_hits"] + answers["semantic_hits"]
     lookups = hits + answers["exact_misses"] - answers["semantic_hits"]
     data = {
@@ -29,22 +33,21 @@ def cache_stats(settings: Settings, *, json_output: bool) -> int:
     if json_output:
         print_json(data)
         return EXIT_OK
-    table = Table("cache", "entries", "size", "hits", "misses")
-    table.add_row(
-        "answers (exact)",
-        str(answers["entries"]),
-        human_bytes(answers["size_bytes"]),
-        str(answers["exact_hits"]),
-        str(answers["exact_misses"]),
+    print_table(
+        ["cache", "entries", "size", "hits", "misses"],
+        [
+            (
+                "answers (exact)",
+                answers["entries"],
+                human_bytes(answers["size_bytes"]),
+                answers["exact_hits"],
+                answers["exact_misses"],
+            ),
+            ("answers (semantic)", "", "", answers["semantic_hits"], answers["semantic_misses"]),
+            ("query embeddings", embeddings["query_entries"], human_bytes(embeddings["size_bytes"]), "", ""),
+            ("chunk embeddings", embeddings["chunk_entries"], "", "", ""),
+        ],
     )
-    table.add_row(
-        "answers (semantic)", "", "", str(answers["semantic_hits"]), str(answers["semantic_misses"])
-    )
-    table.add_row(
-        "query embeddings", str(embeddings["query_entries"]), human_bytes(embeddings["size_bytes"]), "", ""
-    )
-    table.add_row("chunk embeddings", str(embeddings["chunk_entries"]), "", "", "")
-    stdout.print(table)
     rate = data["hit_rate"]
     stdout.print(f"answer hit rate: {'n/a' if rate is None else f'{rate:.1%}'}")
     return EXIT_OK

@@ -6,19 +6,32 @@ Results go to stdout (plain text or one JSON object with --json); logs and progr
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.table import Table
 
 logger = logging.getLogger("ragcli")
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True)
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # Rich exits 1 here. A reader that stopped early (`ragcli ask … | head -1`) is a success: the
+        # CLI decides that, after the answer has been recorded.
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
+stdout = _Console(soft_wrap=True)
+stderr = _Console(stderr=True, soft_wrap=True)
 
 
 def setup_logging(level: str = "INFO", *, verbose: int = 0, quiet: bool = False) -> None:
@@ -51,6 +64,43 @@ def setup_logging(level: str = "INFO", *, verbose: int = 0, quiet: bool = False)
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+def print_table(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None, header: bool = True
+) -> None:
+    """A Rich table on a terminal; tab-separated lines when piped, so no cell is ever cut to fit a width
+    (`ragcli dlq list | cut -f1`)."""
+    if stdout.is_terminal:
+        table = Table(*columns, title=title, show_header=header, box=None if not header else box.HEAVY_HEAD)
+        for row in rows:
+            table.add_row(*(str(cell) for cell in row))
+        stdout.print(table)
+        return
+    lines = ["\t".join(columns)] if header else []
+    lines += ["\t".join(_tsv_cell(cell) for cell in row) for row in rows]
+    sys.stdout.write("".join(line + "\n" for line in lines))
+    sys.stdout.flush()
+
+
+def _tsv_cell(value: Any) -> str:
+    return " ".join(str(value).replace("\t", " ").splitlines())
+
+
+def since_timestamp(value: str, flag: str = "--since") -> float:
+    """Seconds since the epoch for an age or a date, with a warning when it lies in the future (which
+    would silently select nothing)."""
+    import time
+
+    from ragcli.retrieval.filters import parse_since
+
+    when = parse_since(value)
+    if when > time.time():
+        stderr.print(
+            f"[yellow]Warning:[/yellow] {flag} {value} is in the future, so nothing can match.",
+            highlight=False,
+        )
+    return when
 
 
 

@@ -7,9 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
-from ragcli.app.console import print_json, stderr, stdout
+from ragcli.app.console import print_json, print_table, stderr, stdout
 from ragcli.app.progress import observer_for, query_progress
 from ragcli.config import Settings
 from ragcli.errors import EXIT_OK
@@ -73,15 +71,18 @@ def _print_intervals(variants: dict[str, dict[str, Any]], baseline: str) -> None
     if not rows:
         stderr.print("--ci needs at least two variants: the first is the baseline.")
         return
-    table = Table("variant", "metric", "Δ vs " + baseline, "95% interval", "p", "significant",
-                  title="Paired bootstrap (2,000 resamples of the queries)")
-    for name, intervals in rows.items():
-        for metric, iv in intervals.items():
-            table.add_row(
+    print_table(
+        ["variant", "metric", "Δ vs " + baseline, "95% interval", "p", "significant"],
+        [
+            (
                 name, metric, f"{iv['delta']:+.4f}", f"[{iv['low']:+.4f}, {iv['high']:+.4f}]",
                 f"{iv['p']:.3f}", "yes" if significant(iv) else "no",
             )
-    stdout.print(table)
+            for name, intervals in rows.items()
+            for metric, iv in intervals.items()
+        ],
+        title="Paired bootstrap (2,000 resamples of the queries)",
+    )
 
 
 def _print_comparison(variants: dict[str, dict[str, Any]], title: str) -> None:
@@ -89,7 +90,7 @@ def _print_comparison(variants: dict[str, dict[str, Any]], title: str) -> None:
 
     rows = compare(variants)
     columns = ["ndcg@10", "recall@10", "recall@100", "mrr@10", "p50_ms", "p95_ms"]
-    table = Table("variant", *columns, "queries", title=title)
+    table = []
     for row in rows:
         cells = []
         for column in columns:
@@ -99,8 +100,8 @@ def _print_comparison(variants: dict[str, dict[str, Any]], title: str) -> None:
             if delta and not row.get("baseline"):
                 text += f" ({delta:+.4f})" if not column.endswith("_ms") else f" ({delta:+.1f})"
             cells.append(text)
-        table.add_row(str(row["variant"]), *cells, str(row.get("queries", "")))
-    stdout.print(table)
+        table.append([str(row["variant"]), *cells, str(row.get("queries", ""))])
+    print_table(["variant", *columns, "queries"], table, title=title)
 
 
 def run_eval_qa(
@@ -115,8 +116,7 @@ def run_eval_qa(
     if json_output:
         print_json(result)
         return EXIT_OK
-    table = Table("metric", "value", title=f"{path} — provider {result['provider']}")
-    for key in (
+    keys = (
         "questions",
         "answerable",
         "unanswerable",
@@ -128,19 +128,21 @@ def run_eval_qa(
         "hit_rate",
         "p50_ms",
         "p95_ms",
-    ):
-        value = result.get(key)
-        table.add_row(
-            key, "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
-        )
-    reasons = result.get("refusal_by_reason") or {}
-    table.add_row(
-        "refusal_by_reason", ", ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items())) or "none"
     )
-    stdout.print(table)
+    reasons = result.get("refusal_by_reason") or {}
+    print_table(
+        ["metric", "value"],
+        [(key, _metric(result.get(key))) for key in keys]
+        + [("refusal_by_reason", ", ".join(f"{r}: {n}" for r, n in sorted(reasons.items())) or "none")],
+        title=f"{path} — provider {result['provider']}",
+    )
     if details is not None:
         stderr.print(f"Per-question details: {details}", markup=False, highlight=False)
     return EXIT_OK
+
+
+def _metric(value: Any) -> str:
+    return "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
 
 
 def run_eval_golden(
@@ -164,12 +166,13 @@ def run_eval_golden(
     if json_output:
         print_json(result)
     else:
-        table = Table("question", "hit", "rank")
-        for row in result["per_item"]:
-            table.add_row(
-                str(row.get("question", ""))[:70], "yes" if row["hit"] else "NO", str(row.get("rank") or "-")
-            )
-        stdout.print(table)
+        print_table(
+            ["question", "hit", "rank"],
+            [
+                (row.get("question", ""), "yes" if row["hit"] else "NO", row.get("rank") or "-")
+                for row in result["per_item"]
+            ],
+        )
         stdout.print(
             f"recall@{k}: {result['recall']:.3f}   MRR: {result['mrr']:.3f}   items: {result['items']}"
         )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -10,9 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
-from ragcli.app.console import display_path, print_json, stdout
+from ragcli.app.console import display_path, print_json, print_table, stdout
 from ragcli.app.progress import observer_for
 from ragcli.config import Settings
 from ragcli.errors import EXIT_OK, EXIT_PARTIAL, UsageError
@@ -61,8 +60,7 @@ def run_ingest(
 
 
 def _print_ingest_summary(summary: dict[str, Any], settings: Settings) -> None:
-    table = Table(show_header=False, box=None)
-    for key in (
+    keys = (
         "scanned",
         "added",
         "updated",
@@ -74,9 +72,8 @@ def _print_ingest_summary(summary: dict[str, Any], settings: Settings) -> None:
         "chunks_embedded",
         "chunks_reused",
         "seconds",
-    ):
-        table.add_row(key.replace("_", " "), str(summary[key]))
-    stdout.print(table)
+    )
+    print_table(["figure", "value"], [(key.replace("_", " "), summary[key]) for key in keys], header=False)
     if summary["failed"]:
         stdout.print(
             f"{summary['failed']} documents failed; see `ragcli dlq list` ({settings.dead_letter_path})."
@@ -108,12 +105,7 @@ def run_reindex(settings: Settings, *, json_output: bool) -> int:
     existing = [Path(s) for s in sources if Path(s).exists()]
     building = Path(uri).with_name(Path(uri).name + ".reindex")
     shutil.rmtree(building, ignore_errors=True)
-    settings_new = Settings(
-        config=settings.config.model_copy(deep=True),
-        sources=settings.sources,
-        file=settings.file,
-        base_dir=settings.base_dir,
-    )
+    settings_new = dataclasses.replace(settings, config=settings.config.model_copy(deep=True))
     settings_new.config.store.uri = str(building)
     with IngestLock(settings.lock_path):
         store = LanceStore.open(str(building), settings.config.store.table)
@@ -144,10 +136,12 @@ def dlq_list(settings: Settings, *, json_output: bool) -> int:
     if not entries:
         stdout.print("The dead letter file is empty.")
         return EXIT_OK
-    table = Table("source", "stage", "error", "attempts")
-    for e in entries:
-        table.add_row(display_path(e.source), e.stage, f"{e.error_type}: {e.message}", str(e.attempts))
-    stdout.print(table)
+    # Piped: the absolute path, whole, so `cut -f1` hands the file to another tool.
+    where = display_path if stdout.is_terminal else str
+    print_table(
+        ["source", "stage", "error", "attempts"],
+        [(where(e.source), e.stage, f"{e.error_type}: {e.message}", e.attempts) for e in entries],
+    )
     return EXIT_OK
 
 

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragcli.app.console import print_json, stderr, stdout
+from ragcli.app.console import print_json, since_timestamp, stderr, stdout
 from ragcli.config import Settings
 from ragcli.errors import EXIT_OK, UsageError
 
@@ -22,13 +23,12 @@ def run_stats(
     settings: Settings, *, since: str | None, json_output: bool, report: Path | None, check: bool
 ) -> int:
     from ragcli.errors import EXIT_THRESHOLD
-    from ragcli.retrieval.filters import parse_since
     from ragcli.telemetry.facade import Telemetry
     from ragcli.telemetry.stats import check_thresholds
 
     since_seconds = None
     if since:
-        since_seconds = time.time() - parse_since(since)
+        since_seconds = time.time() - since_timestamp(since, "--since")
     with Telemetry(settings) as telemetry:
         stats = collect_stats(settings, telemetry, since_seconds)
     breaches = check_thresholds(stats, settings.config.thresholds) if check else []
@@ -63,6 +63,9 @@ def _oldest_document_mtime(settings: Settings) -> float | None:
     """The staleness figure needs the index; an unreadable one leaves the figure empty, not an error."""
     from ragcli.store import get_store
 
+    uri = settings.store_uri
+    if "://" not in uri and not Path(uri).exists():
+        return None  # opening the store would create an empty one; stats only looks
     try:
         store = get_store(settings)
         if not store.exists():
@@ -75,25 +78,40 @@ def _oldest_document_mtime(settings: Settings) -> float | None:
 
 
 def _print_stats(stats: dict[str, Any]) -> None:
-    # The report's own Markdown, drawn by Rich: one layout for the terminal and the file (--json for scripts).
+    # The report's own Markdown: drawn by Rich on a terminal, as Markdown text when piped, where Rich
+    # would fit the tables to 80 columns and cut lines (--json for scripts).
     from rich.markdown import Markdown
 
     from ragcli.telemetry.report import render_markdown
 
-    stdout.print(Markdown(render_markdown(stats, None, terminal=True)))
+    text = render_markdown(stats, None, terminal=True)
+    if stdout.is_terminal:
+        stdout.print(Markdown(text))
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
 
 def run_feedback(
     settings: Settings, request_id: str, rating: str, note: str | None, *, json_output: bool
 ) -> int:
-    from ragcli.telemetry.facade import Telemetry
+    from ragcli.telemetry.events import find_ask
+    from ragcli.telemetry.facade import Telemetry, events_path
 
+    rating = rating.strip().lower()
     if rating not in ("up", "down"):
-        raise UsageError(f"Rating must be up or down, not {rating!r}.")
+        raise UsageError(f"Rating must be up or down, not {rating!r}.", hint="ragcli feedback ID up")
+    matches = find_ask(events_path(settings), request_id)
+    if len(matches) == 1:  # the first characters of an id are enough, as with git
+        request_id = matches[0]["request_id"]
     with Telemetry(settings) as telemetry:
-        telemetry.feedback(request_id, rating, note)
+        replaced = telemetry.feedback(request_id, rating, note)
     if json_output:
-        print_json({"request_id": request_id, "rating": rating})
-    else:
-        stdout.print(f"Recorded {rating} for {request_id}.", markup=False)
+        print_json({"request_id": request_id, "rating": rating, "replaced": replaced})
+        return EXIT_OK
+    if replaced is not None:
+        stderr.print(
+            f"Note: {request_id} was already rated {replaced}; that rating is replaced.", markup=False
+        )
+    stdout.print(f"Recorded {rating} for {request_id}.", markup=False)
     return EXIT_OK

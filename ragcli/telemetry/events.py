@@ -4,7 +4,8 @@ SQLite in WAL mode with a busy timeout, so a crash loses at most the event being
 ragcli processes can write at once (each write is one short `BEGIN IMMEDIATE` transaction). The schema
 version lives in `PRAGMA user_version`; `MIGRATIONS[i]` takes a database from version i to i + 1.
 
-Privacy: with `telemetry.store_question_text = false` the question column stays NULL and only a salted
+Privacy: with `telemetry.store_question_text = false` the question and answer columns stay NULL (an
+answer can quote the question back) and only a salted
 SHA-256 of the normalised question is kept (the salt is random per state directory, so equal questions
 still group together but a hash cannot be looked up in a precomputed table). Degraded reasons, whose
 error messages could quote the question back, are cut to their kinds ("generator_failed").
@@ -31,6 +32,8 @@ EVENTS_FILENAME = "events.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
 PRUNE_EVERY_SECONDS = 3600.0
 RATINGS = ("up", "down")
+# Longer answers are cut to this many characters in the log.
+ANSWER_MAX_CHARS = 8000
 
 # Each entry is one migration: the statements that take the schema from version i to i + 1.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -84,6 +87,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX feedback_ts ON feedback (ts)",
     ),
+    # 1 -> 2: the answer itself (its text and the sources it cited, as JSON), for `ragcli history`.
+    (
+        "ALTER TABLE asks ADD COLUMN answer TEXT",
+        "ALTER TABLE asks ADD COLUMN sources TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -112,6 +120,9 @@ class AskEvent:
     tokens: Mapping[str, int] = field(default_factory=dict)
     rerank_searches: int = 0
     cpu_seconds: float | None = None
+    answer: str | None = None
+    # The cited sources as JSON: [{"n": 1, "source": "...", "page": 3, "heading": "..."}].
+    sources: str | None = None
 
 
 @dataclass(frozen=True)
@@ -298,7 +309,9 @@ class EventLog:
             return 0
         conn.execute("PRAGMA secure_delete = ON")
         with self._write():
-            scrubbed = conn.execute("UPDATE asks SET question = NULL WHERE question IS NOT NULL").rowcount
+            scrubbed = conn.execute(
+                "UPDATE asks SET question = NULL, answer = NULL, sources = NULL WHERE question IS NOT NULL"
+            ).rowcount
             reasons = conn.execute("SELECT id, degraded_reason FROM asks WHERE degraded_reason LIKE '%:%'")
             conn.executemany(
                 "UPDATE asks SET degraded_reason = ? WHERE id = ?",
@@ -327,8 +340,12 @@ class EventLog:
         with self._write() as conn:
             conn.execute(f"INSERT INTO ingests ({', '.join(names)}) VALUES ({marks})", values)  # noqa: S608
 
-    def record_feedback(self, request_id: str, rating: str, note: str | None = None, *, ts: float | None = None) -> None:
-        """Store a rating for an earlier answer; a second rating for the same answer replaces the first."""
+    def record_feedback(
+        self, request_id: str, rating: str, note: str | None = None, *, ts: float | None = None
+    ) -> str | None:
+        """Store a rating for an earlier answer; a second rating for the same answer replaces the first.
+        Returns the rating replaced, if there was one. The rating is case-insensitive ('UP')."""
+        rating = rating.strip().lower()
         if rating not in RATINGS:
             raise UsageError(f"Feedback must be 'up' or 'down', not {rating!r}.")
         request_id = request_id.strip()
@@ -337,13 +354,15 @@ class EventLog:
             if known is None:
                 raise UsageError(
                     f"No answer with request id {request_id!r} is in the event log.",
-                    hint="Use the request_id printed by `ragcli ask --json` (answers older than "
+                    hint="`ragcli history` lists recent request ids (answers older than "
                     "telemetry.retention_days are gone).",
                 )
+            previous = conn.execute("SELECT rating FROM feedback WHERE request_id = ?", (request_id,)).fetchone()
             conn.execute(
                 "INSERT OR REPLACE INTO feedback (request_id, ts, rating, note) VALUES (?, ?, ?, ?)",
                 (request_id, self.clock() if ts is None else ts, rating, note),
             )
+        return None if previous is None else str(previous[0])
 
     # ----- retention --------------------------------------------------------------------------------
     def _prune_not_due(self) -> bool:
@@ -373,7 +392,7 @@ ASK_COLUMNS = (
     + ", ".join(f"ms_{s}" for s in STAGE_COLUMNS)
     + ", "
     + ", ".join(f"tok_{t}" for t in TOKEN_COLUMNS)
-    + ", rerank_searches, cpu_s"
+    + ", rerank_searches, cpu_s, answer, sources"
 )
 INSERT_ASK = (
     f"INSERT OR REPLACE INTO asks ({ASK_COLUMNS}) VALUES ({', '.join('?' * len(ASK_COLUMNS.split(',')))})"  # noqa: S608
@@ -401,4 +420,95 @@ def _ask_row(event: AskEvent) -> list[Any]:
         *(int(event.tokens.get(name, 0) or 0) for name in TOKEN_COLUMNS),
         int(event.rerank_searches),
         event.cpu_seconds,
+        None if event.answer is None else event.answer[:ANSWER_MAX_CHARS],
+        event.sources,
     ]
+
+
+# ----- reading, for `ragcli history` -------------------------------------------------------------------
+HISTORY_COLUMNS = (
+    "a.request_id, a.ts, a.question, a.answer, a.sources, a.cache, a.mode, a.provider, a.retrieved, "
+    "a.top_score, a.degraded, a.degraded_reason, a.refused, a.ms_total, f.rating, f.note"
+)
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    limit: int | None = 20
+    refused: bool = False
+    degraded: bool = False
+    since: float | None = None  # seconds since the epoch
+
+
+def read_history(path: Path, query: HistoryFilter) -> list[dict[str, Any]]:
+    """Past questions, newest first, with their feedback. An absent log is an empty history: reading
+    never creates the file."""
+    if not path.is_file():
+        return []
+    where, params = ["1 = 1"], []
+    if query.refused:
+        where.append("a.refused = 1")
+    if query.degraded:
+        where.append("a.degraded = 1")
+    if query.since is not None:
+        where.append("a.ts >= ?")
+        params.append(query.since)
+    sql = (
+        f"SELECT {HISTORY_COLUMNS} FROM asks a LEFT JOIN feedback f ON f.request_id = a.request_id "  # noqa: S608
+        f"WHERE {' AND '.join(where)} ORDER BY a.ts DESC, a.id DESC"
+    )
+    if query.limit is not None:
+        sql += f" LIMIT {int(query.limit)}"
+    with _reader(path) as conn:
+        return [_history_row(row) for row in conn.execute(sql, params)]
+
+
+def find_ask(path: Path, request_id: str) -> list[dict[str, Any]]:
+    """The asks whose request id is `request_id` or starts with it (a prefix, as git takes short ids)."""
+    if not path.is_file():
+        return []
+    prefix = request_id.strip().lower()
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    sql = (
+        f"SELECT {HISTORY_COLUMNS} FROM asks a LEFT JOIN feedback f ON f.request_id = a.request_id "  # noqa: S608
+        "WHERE a.request_id = ? OR lower(a.request_id) LIKE ? ESCAPE '\\' ORDER BY a.ts DESC LIMIT 10"
+    )
+    with _reader(path) as conn:
+        rows = [_history_row(row) for row in conn.execute(sql, (request_id.strip(), escaped + "%"))]
+    exact = [r for r in rows if r["request_id"] == request_id.strip()]
+    return exact or rows
+
+
+@contextmanager
+def _reader(path: Path) -> Iterator[sqlite3.Connection]:
+    # The normal open path migrates an older log, so a log written before `answer` existed reads too.
+    log = EventLog(path)
+    try:
+        yield log.conn
+    finally:
+        log.close()
+
+
+def _history_row(row: Sequence[Any]) -> dict[str, Any]:
+    import json
+
+    (request_id, ts, question, answer, sources, cache, mode, provider, retrieved, top_score, degraded,
+     reason, refused, ms_total, rating, note) = row  # fmt: skip
+    return {
+        "request_id": request_id,
+        "ts": ts,
+        "question": question,
+        "answer": answer,
+        "sources": json.loads(sources) if sources else [],
+        "cache": cache,
+        "mode": mode,
+        "provider": provider,
+        "retrieved": retrieved,
+        "top_score": top_score,
+        "degraded": bool(degraded),
+        "degraded_reason": reason,
+        "refused": bool(refused),
+        "latency_ms": ms_total,
+        "feedback": rating,
+        "feedback_note": note,
+    }

@@ -146,19 +146,20 @@ class Telemetry:
             except Exception as exc:
                 self._warn("emit trace spans", exc)
 
-    def feedback(self, request_id: str, rating: str, note: str | None = None) -> None:
-        """Rate an earlier answer 'up' or 'down'. Raises UsageError for an unknown request id."""
+    def feedback(self, request_id: str, rating: str, note: str | None = None) -> str | None:
+        """Rate an earlier answer 'up' or 'down'; returns the rating this one replaced, if any.
+        Raises UsageError for an unknown request id."""
         self.flush()  # the answer being rated may still be waiting to be written
         if not self.path.is_file():
             hint = (
                 "Telemetry is disabled (telemetry.enabled = false), so answers are not recorded."
                 if not self.enabled
-                else "Ask a question first; its request_id is in `ragcli ask --json`."
+                else "Ask a question first; its request id is printed under the answer and in `ragcli history`."
             )
             raise UsageError(f"No answer with request id {request_id!r} is in the event log.", hint=hint)
         with _event_log_errors(self.path):
             self._forget_question_text_once()
-            self.log.record_feedback(request_id, rating, note)
+            return self.log.record_feedback(request_id, rating, note)
 
     def stats(
         self,
@@ -220,6 +221,8 @@ class Telemetry:
             tokens=tokens,
             rerank_searches=1 if reranked and cache is None else 0,
             cpu_seconds=cpu_seconds,
+            answer=_text_or_none(get("answer")) if store_text else None,
+            sources=_cited_sources(get("citations")) if store_text else None,
         )
 
     def ingest_event(self, report: IngestReport, ended_at: float) -> IngestEvent:
@@ -271,6 +274,23 @@ class Telemetry:
         level = logging.DEBUG if self._warned else logging.WARNING
         self._warned = True
         logger.log(level, "Telemetry could not %s (%s); carrying on without it", what, exc)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _cited_sources(citations: Any) -> str | None:
+    """What `ragcli history show` lists under the answer: number, source, page or heading."""
+    import json
+
+    if not citations:
+        return None
+    keep = ("n", "source", "page", "heading", "cited")
+    return json.dumps(
+        [{k: c.get(k) for k in keep if c.get(k) is not None} for c in citations if isinstance(c, Mapping)],
+        ensure_ascii=False,
+    )
 
 
 def _reader(result: AskLike) -> Callable[..., Any]:

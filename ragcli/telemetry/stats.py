@@ -67,6 +67,26 @@ def percentiles(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
+def round_bin_width(raw: float) -> float:
+    """The smallest 1, 2 or 5 × 10^k at least `raw`, so bins are 10, 20, 50, 100 … ms wide."""
+    if raw <= 0:
+        return 1.0
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+
+
+def round_bin_edges(low: float, high: float, bins: int) -> list[float]:
+    """About `bins` bins of a round width covering [low, high], every edge a multiple of the width (a
+    reader can tell what 0–50 ms means; 58–883 ms says nothing)."""
+    width = round_bin_width((high - low) / bins) if high > low else round_bin_width(max(abs(low), 1.0) / 10)
+    first = math.floor(low / width) * width
+    count = max(1, math.ceil((high - first) / width - 1e-9))
+    if first + count * width < high:
+        count += 1
+    # Rounded so 0.1 × 3 prints as 0.3, not 0.30000000000000004.
+    return [round(first + i * width, 9) for i in range(count + 1)]
+
+
 def latency_histogram(values: Sequence[float]) -> dict[str, Any] | None:
     """Bins for the report's picture. A long tail past 2 × p99 is folded into the last bar."""
     if not values:
@@ -80,10 +100,9 @@ def latency_histogram(values: Sequence[float]) -> dict[str, Any] | None:
     if len(arr) >= 100 and high > 2 * p99:
         clipped_above, high = p99, p99
         arr = np.minimum(arr, high)
-    if high <= low:
-        high = low + 1.0
     bins = max(5, min(HISTOGRAM_MAX_BINS, math.ceil(math.sqrt(len(arr)))))
-    counts, edges = np.histogram(arr, bins=bins, range=(low, high))
+    edges = round_bin_edges(low, high, bins)
+    counts, _ = np.histogram(arr, bins=edges)
     return {
         "edges_ms": [float(e) for e in edges],
         "counts": [int(c) for c in counts],
