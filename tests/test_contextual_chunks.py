@@ -40,9 +40,9 @@ def test_context_is_indexed_not_shown_and_a_template_change_reembeds_only_what_c
     rows = _columns(settings)
     by_text = dict(zip(rows["text"], rows["search_text"], strict=True))
     seals = next(t for t in by_text if "gasket" in t)
-    assert seals.startswith("## Seals") and "Pump manual" not in seals  # shown text: the chunk alone
+    assert seals.startswith("Seals") and "Pump manual" not in seals  # shown text: the chunk alone
     assert by_text[seals] == f"Pump manual\n\n{seals}"  # indexed: with the title ("Seals" is at its head)
-    first = next(t for t in by_text if t.startswith("# Pump manual"))
+    first = next(t for t in by_text if t.startswith("Pump manual"))
     assert by_text[first] == first  # it opens with its title already
     assert all(t.strip() not in ("# Pump manual", "Short note") for t in by_text)  # no title-only chunk
     # Keyword search reads the context: "manual" is only in the Seals chunk's title.
@@ -68,7 +68,7 @@ def test_an_index_without_search_text_is_migrated_and_searchable(tmp_path: Path)
     uri = str(tmp_path / "db")
     store = LanceStore.open(uri)
     old_schema = chunk_schema(8).remove(chunk_schema(8).get_field_index("search_text"))
-    store._db.create_table("chunks", schema=old_schema)
+    store.db.create_table("chunks", schema=old_schema)
     store._write_meta({"schema_version": "1", "embedder_name": "m", "embedder_dim": "8"})
     import pyarrow as pa
 

@@ -43,6 +43,6 @@ def test_ci_and_details(home: Path) -> None:
 
     table = CliRunner().invoke(app, [*args[:7], "--ci"])  # vector and hybrid
     assert table.exit_code == 0, table.output
-    assert "Paired" in table.stdout and "ndcg@10" in table.stdout
+    assert "95% interval" in table.stdout and "ndcg@10" in table.stdout
     lonely = CliRunner().invoke(app, [*args[:5], "--ci"])
     assert lonely.exit_code == 0 and "needs at least two variants" in lonely.output

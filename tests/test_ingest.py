@@ -60,9 +60,14 @@ def test_first_ingest_indexes_everything_with_full_metadata(
     alpha = [i for i, s in enumerate(data["source"]) if s.endswith("alpha.md")]
     headings = {data["heading"][i] for i in alpha}
     assert "Alpha > Maintenance" in headings
+    from ragcli.loaders import get_loader
+
+    path = root / "alpha.md"
+    loader = get_loader(path)
+    assert loader is not None
+    original = loader.load(path, path.read_bytes()).text
     for i in alpha:
-        original = (root / "alpha.md").read_text(encoding="utf-8")
-        # Offsets point back into the document's text, so a citation can show the exact span.
+        # Offsets point back into the document's (loaded) text, so a citation can show the exact span.
         assert original[data["char_start"][i] : data["char_end"][i]] == data["text"][i]
         assert data["token_count"][i] > 0
 

@@ -119,7 +119,7 @@ class ExtractiveGenerator:
     ) -> Generation:
         chosen = self.best_sentences(question, context)
         if chosen:
-            answer = " ".join(f"{s.text} [{s.n}]" for s in chosen)
+            answer = " ".join(f"{_with_heading(question, s)} [{s.n}]" for s in chosen)
             cited = list(dict.fromkeys(s.n for s in chosen))
             result = Generation(answer, cited, False, 0, 0, self.model)
         else:
@@ -263,6 +263,15 @@ def clean_sentence(raw: str) -> str:
     text = _MARKUP_PREFIX.sub("", text)
     text = _ADMONITION.sub("", text)
     return " ".join(text.split())
+
+
+def _with_heading(question: str, sentence: ScoredSentence) -> str:
+    """The sentence, led by its heading when only the heading holds a word of the question."""
+    if sentence.heading:
+        missing = set(content_terms(question)) - set(content_terms(sentence.text))
+        if missing & set(content_terms(sentence.heading)):
+            return f"{sentence.heading} — {sentence.text}"
+    return sentence.text
 
 
 def points_back(sentence: str) -> bool:
