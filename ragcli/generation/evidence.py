@@ -232,7 +232,7 @@ class EvidenceScorer:
         if not shortlisted:
             return []
         passages = {item.n: item for item in context}
-        from ragcli.generation.extractive import previous_sentence
+        from ragcli.generation.extractive import heading_needed, previous_sentence
 
         out = [
             SentenceEvidence(
@@ -242,7 +242,7 @@ class EvidenceScorer:
                 s.score,
                 previous=previous_sentence(passages[s.n].text, s.text),
                 heading=s.heading,
-                heading_needed=_heading_needed(profile, s.heading, s.text),
+                heading_needed=heading_needed(profile.terms, s.heading, s.text),
             )
             for s in shortlisted
             if s.text.strip()
@@ -262,21 +262,12 @@ class EvidenceScorer:
 def relevance_text(sentence: SentenceEvidence) -> str:
     """What the cross-encoder reads: a sentence that points back ("This takes two forms …") is read
     with the sentence before it, which says what "this" is."""
-    from ragcli.generation.extractive import points_back
+    from ragcli.generation.extractive import led_by_heading, points_back
 
-    text = f"{sentence.heading} — {sentence.text}" if sentence.heading_needed else sentence.text
+    text = led_by_heading(sentence.heading, sentence.text) if sentence.heading_needed else sentence.text
     if sentence.previous and points_back(sentence.text):
         return f"{sentence.previous} {text}"
     return text
-
-
-def _heading_needed(profile: QuestionProfile, heading: str | None, text: str) -> bool:
-    from ragcli.generation.extractive import content_terms
-
-    if not heading:
-        return False
-    missing = profile.terms - set(content_terms(text))
-    return bool(missing & set(content_terms(heading)))
 
 
 def add_constraint_signals(sentence: SentenceEvidence, profile: QuestionProfile, passage_text: str) -> None:

@@ -142,7 +142,7 @@ class ExtractiveGenerator:
         for sentence in chosen:
             if sentence.previous and (points_back(sentence.text) or sentence.leans_on_previous):
                 parts.append((sentence.previous, sentence.n))
-            text = f"{sentence.heading} — {sentence.text}" if getattr(sentence, "heading_needed", False) else sentence.text
+            text = led_by_heading(sentence.heading, sentence.text) if sentence.heading_needed else sentence.text
             parts.append((text, sentence.n))
         parts = list(dict.fromkeys(parts))  # a second sentence's predecessor may be the first one
         answer = " ".join(f"{text} [{n}]" for text, n in parts)
@@ -265,13 +265,22 @@ def clean_sentence(raw: str) -> str:
     return " ".join(text.split())
 
 
+def heading_needed(question_terms: set[str] | frozenset[str], heading: str | None, text: str) -> bool:
+    """Whether only the heading holds some word of the question ("E23: GPS fix timeout" above "The
+    built-in GPS receiver found no fix …"), so the sentence must be shown with it."""
+    if not heading:
+        return False
+    missing = set(question_terms) - set(content_terms(text))
+    return bool(missing & set(content_terms(heading)))
+
+
+def led_by_heading(heading: str | None, text: str) -> str:
+    return f"{heading} — {text}" if heading else text
+
+
 def _with_heading(question: str, sentence: ScoredSentence) -> str:
-    """The sentence, led by its heading when only the heading holds a word of the question."""
-    if sentence.heading:
-        missing = set(content_terms(question)) - set(content_terms(sentence.text))
-        if missing & set(content_terms(sentence.heading)):
-            return f"{sentence.heading} — {sentence.text}"
-    return sentence.text
+    needed = heading_needed(set(content_terms(question)), sentence.heading, sentence.text)
+    return led_by_heading(sentence.heading, sentence.text) if needed else sentence.text
 
 
 def points_back(sentence: str) -> bool:
