@@ -241,6 +241,10 @@ def test_a_refusal_is_not_served_after_the_answer_arrives(tmp_path: Path) -> Non
     answered = _cli(home, "ask", question, "--json")
     assert answered["cache"] is None
     assert not answered["refused"] and "Ken Adams" in answered["answer"]
+    # The event log keeps why each answer was refused or trusted, for `history` and `stats`.
+    logged = {row["request_id"]: row for row in _cli(home, "history", "--json")}
+    assert logged[first["request_id"]]["refused_reason"] == first["refused_reason"]
+    assert logged[answered["request_id"]]["confidence"] == pytest.approx(answered["confidence"])
 
 
 @pytest.mark.slow

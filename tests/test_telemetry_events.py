@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -279,3 +280,48 @@ t.record_ask(make_ask("q", "left-open"), 0.01)
     done = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert _rows_on_disk(settings_for(home)) == 1
+
+
+def test_trust_figures_reach_the_log_history_and_stats(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "state")
+    refused = make_ask("Who won in 2019?", "r-refused")
+    refused = refused.__class__(**{**refused.__dict__, "refused": True, "refused_reason": "constraint_mismatch",
+                                   "confidence": 0.05})
+    answered = make_ask("How long is the warranty?", "r-answered")
+    answered = answered.__class__(**{**answered.__dict__, "confidence": 0.9, "citations_verified": 0.5})
+    with Telemetry(settings) as telemetry:
+        telemetry.record_ask(refused, 0.01)
+        telemetry.record_ask(answered, 0.01)
+        stats = telemetry.stats()
+    from ragcli.telemetry.events import HistoryFilter, read_history
+
+    rows = {r["request_id"]: r for r in read_history(settings.home / "events.sqlite3", HistoryFilter())}
+    assert rows["r-refused"]["refused_reason"] == "constraint_mismatch" and rows["r-refused"]["confidence"] == 0.05
+    assert rows["r-answered"]["citations_verified"] == 0.5 and rows["r-answered"]["refused_reason"] is None
+    assert stats["refused_by_reason"] == {"constraint_mismatch": {"count": 1, "rate": 0.5}}
+    assert stats["confidence"]["p50"] == pytest.approx(0.475)
+    assert stats["citations_verified"] == {"mean": 0.5, "answers_checked": 1}
+
+
+def test_a_version_2_log_gains_the_trust_columns(tmp_path: Path) -> None:
+    from ragcli.telemetry.events import MIGRATIONS
+
+    path = tmp_path / "events.sqlite3"
+    conn = sqlite3.connect(path)
+    for statements in MIGRATIONS[:2]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    settings = settings_for(tmp_path / "state")
+    from ragcli.telemetry.stats import compute_stats
+
+    assert compute_stats(path, None, settings)["refused_by_reason"] == {}  # read-only: no migration, no error
+    log = EventLog(path)
+    log.record_ask(AskEvent(request_id="r", ts=time.time(), question=None, question_hash="h", refused=True,
+                            refused_reason="no_relevant_passage", confidence=0.1))
+    log.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("SELECT refused_reason, confidence FROM asks").fetchone() == ("no_relevant_passage", 0.1)

@@ -99,7 +99,9 @@ def run_history_show(settings: Settings, request_id: str, *, json_output: bool) 
         ("latency ms", f"{row['latency_ms']:.1f}"),
         ("passages retrieved", row["retrieved"]),
         ("top score", "" if row["top_score"] is None else f"{row['top_score']:.3f}"),
-        ("refused", "yes" if row["refused"] else "no"),
+        ("refused", f"yes ({row['refused_reason'] or 'unknown'})" if row["refused"] else "no"),
+        ("confidence", "" if row["confidence"] is None else f"{row['confidence']:.2f}"),
+        ("citations verified", "" if row["citations_verified"] is None else f"{row['citations_verified']:.0%}"),
         ("degraded", row["degraded_reason"] if row["degraded"] else "no"),
         ("feedback", (row["feedback"] or "none") + (f" ({row['feedback_note']})" if row["feedback_note"] else "")),
     ]

@@ -92,6 +92,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE asks ADD COLUMN answer TEXT",
         "ALTER TABLE asks ADD COLUMN sources TEXT",
     ),
+    # 2 -> 3: how far the answer can be trusted: the gate's confidence, why it refused, and the share
+    # of answer sentences their citation supports (LLM providers), so `stats` can watch them drift.
+    (
+        "ALTER TABLE asks ADD COLUMN confidence REAL",
+        "ALTER TABLE asks ADD COLUMN refused_reason TEXT",
+        "ALTER TABLE asks ADD COLUMN citations_verified REAL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -123,6 +130,9 @@ class AskEvent:
     answer: str | None = None
     # The cited sources as JSON: [{"n": 1, "source": "...", "page": 3, "heading": "..."}].
     sources: str | None = None
+    confidence: float | None = None
+    refused_reason: str | None = None
+    citations_verified: float | None = None
 
 
 @dataclass(frozen=True)
@@ -392,7 +402,7 @@ ASK_COLUMNS = (
     + ", ".join(f"ms_{s}" for s in STAGE_COLUMNS)
     + ", "
     + ", ".join(f"tok_{t}" for t in TOKEN_COLUMNS)
-    + ", rerank_searches, cpu_s, answer, sources"
+    + ", rerank_searches, cpu_s, answer, sources, confidence, refused_reason, citations_verified"
 )
 INSERT_ASK = (
     f"INSERT OR REPLACE INTO asks ({ASK_COLUMNS}) VALUES ({', '.join('?' * len(ASK_COLUMNS.split(',')))})"  # noqa: S608
@@ -422,13 +432,17 @@ def _ask_row(event: AskEvent) -> list[Any]:
         event.cpu_seconds,
         None if event.answer is None else event.answer[:ANSWER_MAX_CHARS],
         event.sources,
+        event.confidence,
+        event.refused_reason,
+        event.citations_verified,
     ]
 
 
 # ----- reading, for `ragcli history` -------------------------------------------------------------------
 HISTORY_COLUMNS = (
     "a.request_id, a.ts, a.question, a.answer, a.sources, a.cache, a.mode, a.provider, a.retrieved, "
-    "a.top_score, a.degraded, a.degraded_reason, a.refused, a.ms_total, f.rating, f.note"
+    "a.top_score, a.degraded, a.degraded_reason, a.refused, a.ms_total, a.confidence, a.refused_reason, "
+    "a.citations_verified, f.rating, f.note"
 )
 
 
@@ -493,7 +507,8 @@ def _history_row(row: Sequence[Any]) -> dict[str, Any]:
     import json
 
     (request_id, ts, question, answer, sources, cache, mode, provider, retrieved, top_score, degraded,
-     reason, refused, ms_total, rating, note) = row  # fmt: skip
+     reason, refused, ms_total, confidence, refused_reason, citations_verified, rating,
+     note) = row  # fmt: skip
     return {
         "request_id": request_id,
         "ts": ts,
@@ -508,6 +523,9 @@ def _history_row(row: Sequence[Any]) -> dict[str, Any]:
         "degraded": bool(degraded),
         "degraded_reason": reason,
         "refused": bool(refused),
+        "refused_reason": refused_reason,
+        "confidence": confidence,
+        "citations_verified": citations_verified,
         "latency_ms": ms_total,
         "feedback": rating,
         "feedback_note": note,

@@ -223,6 +223,9 @@ class Telemetry:
             cpu_seconds=cpu_seconds,
             answer=_text_or_none(get("answer")) if store_text else None,
             sources=_cited_sources(get("citations")) if store_text else None,
+            confidence=_number_or_none(get("confidence")),
+            refused_reason=get("refused_reason") or None,
+            citations_verified=_number_or_none(get("citations_verified")),
         )
 
     def ingest_event(self, report: IngestReport, ended_at: float) -> IngestEvent:
@@ -278,6 +281,10 @@ class Telemetry:
 
 def _text_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _number_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _cited_sources(citations: Any) -> str | None:

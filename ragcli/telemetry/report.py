@@ -138,6 +138,17 @@ def _quality(stats: dict[str, Any]) -> list[str]:
     ]
     for kind, entry in stats["degraded_by_reason"].items():
         lines.append(f"| — degraded by {kind} | {_pct(entry['rate'])} ({entry['count']}) |")
+    for reason, entry in stats.get("refused_by_reason", {}).items():
+        lines.append(f"| — refused: {reason} | {_pct(entry['rate'])} ({entry['count']}) |")
+    confidence = stats.get("confidence") or {}
+    if confidence.get("p50") is not None:
+        lines.append(f"| Answer confidence, median | {confidence['p50']:.2f} |")
+    verified = stats.get("citations_verified") or {}
+    if verified.get("answers_checked"):
+        lines.append(
+            f"| Cited sentences supported by their source | {_pct(verified['mean'])} "
+            f"({verified['answers_checked']} answers) |"
+        )
     return [*lines, ""]
 
 

@@ -11,6 +11,10 @@ Definitions (each rate is None, not 0, when its denominator is 0):
 - cache hit rate: (exact + semantic hits) / asks; each kind on its own too.
 - empty retrieval: retrieved == 0; refusal: the answer was the refusal; degraded: by reason kind (the
   text before ':'), as a share of asks — an ask with two reasons counts under both.
+- refusals by reason: refused asks per `refused_reason`, as a share of asks. Confidence: the median of
+  the gate's confidence over asks that have one, and `low_share`, the share of those within
+  [min_confidence, 2 × min_confidence) — answers that only just passed. Citations verified: the mean
+  share of LLM answer sentences supported by the passage they cite, over the answers checked.
 - documents ingested: added + updated; failed-ingestion rate: failed / (added + updated + failed);
   embedding error rate: documents that failed in the embed stage / (added + updated + those); average
   chunks per document: (chunks embedded + chunks reused) / (added + updated).
@@ -184,6 +188,9 @@ def _empty(since: float | None, now: float, settings: Settings, message: str) ->
         "refusal_rate": None,
         "degraded_rate": None,
         "degraded_by_reason": {},
+        "refused_by_reason": {},
+        "confidence": {"p50": None, "low_share": None},
+        "citations_verified": {"mean": None, "answers_checked": 0},
         "ingest": _ingest_figures({}, None, 0.0, now) | {"last_success_at": None, "last_success_age_hours": None},
         "feedback": {"up": 0, "down": 0, "satisfaction_rate": None},
         "cost": _cost_figures([], 0, settings),
@@ -238,6 +245,7 @@ def _figures(conn: sqlite3.Connection, since: float | None, now: float, settings
         "refusal_rate": ratio(asks["refused"], queries),
         "degraded_rate": ratio(asks["degraded"], queries),
         "degraded_by_reason": _degraded_by_reason(conn, window, queries),
+        **_answer_trust(conn, window, queries, settings),
         "ingest": _ingest_figures(ingests, last_success, seconds, now),
         "feedback": feedback | {"satisfaction_rate": ratio(feedback["up"], feedback["up"] + feedback["down"])},
         "cost": _cost_figures(_usage_groups(conn, window), queries, settings, _ingest_embedding(conn, window)),
@@ -296,6 +304,43 @@ def _degraded_by_reason(conn: sqlite3.Connection, window: tuple[float, float], q
         kinds = set(reason_kinds(reason)) or {"unknown"}
         counts.update(kinds)
     return {kind: {"count": n, "rate": ratio(n, queries)} for kind, n in sorted(counts.items())}
+
+
+def _answer_trust(
+    conn: sqlite3.Connection, window: tuple[float, float], queries: int, settings: Settings
+) -> dict[str, Any]:
+    """Refusals by reason, the gate's confidence and the share of LLM answer sentences their citation
+    supports. A log written before these were recorded (schema < 3) has none: the figures are empty."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(asks)")}
+    if "confidence" not in columns:
+        return {
+            "refused_by_reason": {},
+            "confidence": {"p50": None, "low_share": None},
+            "citations_verified": {"mean": None, "answers_checked": 0},
+        }
+    reasons = conn.execute(
+        f"SELECT COALESCE(refused_reason, 'unknown'), COUNT(*) FROM asks WHERE {WINDOW} AND refused = 1 "  # noqa: S608
+        "GROUP BY 1 ORDER BY 1",
+        window,
+    ).fetchall()
+    confidences = [
+        float(v) for (v,) in conn.execute(
+            f"SELECT confidence FROM asks WHERE {WINDOW} AND confidence IS NOT NULL", window  # noqa: S608
+        )
+    ]
+    floor = settings.config.answer.min_confidence
+    verified = conn.execute(
+        f"SELECT AVG(citations_verified), COUNT(citations_verified) FROM asks WHERE {WINDOW}", window  # noqa: S608
+    ).fetchone()
+    return {
+        "refused_by_reason": {r: {"count": n, "rate": ratio(n, queries)} for r, n in reasons},
+        "confidence": {
+            "p50": percentiles(confidences)["p50"],
+            # Answers that only just passed the gate: a rising share means questions drift off the corpus.
+            "low_share": ratio(sum(floor <= c < 2 * floor for c in confidences), len(confidences)),
+        },
+        "citations_verified": {"mean": verified[0], "answers_checked": int(verified[1])},
+    }
 
 
 def _ingest_sums(conn: sqlite3.Connection, window: tuple[float, float]) -> dict[str, Any]:
