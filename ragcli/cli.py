@@ -10,6 +10,7 @@ pipe (`ragcli ask … | head -1`) into a quiet exit 0.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -795,9 +796,12 @@ def eval_golden(
 
 
 def main() -> None:
+    stdout_before = _stdout_identity()
     try:
         app()
-    except SystemExit:
+    except SystemExit as exc:
+        if exc.code == 1 and _rich_closed_stdout(stdout_before):
+            sys.exit(EXIT_OK)  # help text into `head -1`: the reader has what it wanted
         raise
     except BrokenPipeError:  # outside a command (help text into `head`): as quiet as inside one
         _discard_stdout()
@@ -808,3 +812,24 @@ def main() -> None:
         if state.verbose:
             raise
         sys.exit(EXIT_INTERNAL)
+
+
+def _stdout_identity() -> tuple[int, int] | None:
+    try:
+        st = os.fstat(1)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _rich_closed_stdout(before: tuple[int, int] | None) -> bool:
+    """Typer prints --help through a Rich console of its own, which, when the reader closes the pipe,
+    points stdout at os.devnull and exits 1. Importing Rich up front to change that would slow every
+    command, so the exit is recognised after the fact: stdout was something else and is now devnull."""
+    if before is None:
+        return False
+    try:
+        now, null = os.fstat(1), Path(os.devnull).stat()
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) != before and (now.st_dev, now.st_ino) == (null.st_dev, null.st_ino)

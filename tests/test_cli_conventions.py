@@ -300,3 +300,17 @@ def test_subprocess_discovery_broken_pipe_and_head(tmp_path: Path) -> None:
     _, err_bytes = asked.communicate(timeout=120)
     assert asked.returncode == 5 and "no index here" in err_bytes.decode()
     assert list(unrelated.iterdir()) == [] and not (tmp_path / "xdg" / "ragcli").exists()
+
+
+@pytest.mark.parametrize("args", ["-h", "--help", "ask -h", "ingest --help"])
+def test_help_into_a_closed_pipe_exits_0(args: str) -> None:
+    # Typer renders help through its own Rich console, which exits 1 when the reader goes away.
+    shell = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m ragcli {args} | head -1; exit ${{PIPESTATUS[0]}}"],
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shell.returncode == 0 and shell.stderr == "", shell.stderr
+    assert len(shell.stdout.splitlines()) == 1
