@@ -114,6 +114,9 @@ class Passage:
     score: float
     """The ranking score of the stage that last ordered the passages (scale depends on the stage)."""
     raw: RawScores = RawScores()
+    # The chunker's count of `text` (cl100k tokens), as the index stores it: compression needs no
+    # tokenizer while the context fits its budget. None where unknown.
+    token_count: int | None = None
 
 
 @dataclass(frozen=True)

@@ -532,3 +532,23 @@ def test_splitting_stays_linear_on_hostile_text() -> None:
     spans = sentence_spans(hostile)
     assert time.process_time() - started < 5
     assert len(spans) >= 10000
+
+
+def test_counts_the_index_stored_are_used_and_no_tokenizer_is_needed_under_budget() -> None:
+    import subprocess
+    import sys
+
+    # In a fresh interpreter: a context that fits its budget is counted from the chunks' stored counts,
+    # so a cold `ragcli ask` never loads tiktoken's 100K-entry vocabulary.
+    code = (
+        "import sys\n"
+        "from ragcli.config import CompressionConfig\n"
+        "from ragcli.models import Passage\n"
+        "from ragcli.retrieval.compress import compress\n"
+        "ps = [Passage(f'c{i}', f'd{i}', f's{i}', 't', None, None, 0, f'Sentence number {i} is here.', 1.0,"
+        " token_count=7) for i in range(3)]\n"
+        "out = compress('question?', ps, CompressionConfig(budget_tokens=1500))\n"
+        "print(out.tokens_before, out.tokens_after, 'tiktoken' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["21", "21", "False"]

@@ -224,3 +224,18 @@ def test_rewrite_and_multi_query_with_the_local_llm(
     assert any(note.startswith("searched") for note in result.notes), result.notes
     assert "rewrite" in result.timings_ms
     assert any(p.source.endswith("safety.txt") for p in result.passages)
+
+
+def test_prefetch_loads_the_cross_encoder_once_on_another_thread(tmp_path: Path) -> None:
+    import threading
+
+    engine = QueryEngine(load_settings(env={"RAGCLI_HOME": str(tmp_path)}))
+    engine.prefetch()
+    loaders = [t for t in threading.enumerate() if t.name == "ragcli-prefetch"]
+    assert loaders  # the load runs beside the caller
+    reranker = engine.reranker  # waits for the prefetch instead of loading a second copy
+    for thread in loaders:
+        thread.join(timeout=60)
+    assert engine.reranker is reranker
+    engine.prefetch()  # loaded: nothing more starts
+    assert not [t for t in threading.enumerate() if t.name == "ragcli-prefetch"]

@@ -54,6 +54,7 @@ def ask_with_cache(
             return _served_from_cache(hit, question, started), engine
         generation = cache.generation()  # read before searching, so a concurrent ingest makes it stale
     engine = engine or QueryEngine(settings)
+    engine.prefetch()
     vector = None
     embed_ms = 0.0
     if cache is not None and cache.semantic_enabled and mode != "keyword":

@@ -124,7 +124,7 @@ def compress(
     embedder: Embedder | None = None,
 ) -> CompressedContext:
     started = time.perf_counter()
-    counts = [count_tokens(p.text) for p in passages]
+    counts = [p.token_count if p.token_count is not None else count_tokens(p.text) for p in passages]
     tokens_before = sum(counts)
     if not config.enabled:
         unchanged = [ContextItem(n, p.text, p) for n, p in enumerate(passages, 1)]

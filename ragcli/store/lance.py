@@ -483,7 +483,7 @@ def _partitions(rows: int) -> int:
 
 
 FTS_COLUMN = "search_text"
-_HIT_COLUMNS = ["id", "doc_id", "source", "title", "heading", "page", "chunk_index", "text"]
+_HIT_COLUMNS = ["id", "doc_id", "source", "title", "heading", "page", "chunk_index", "text", "token_count"]
 
 
 def _hit(row: dict[str, Any], score: float) -> Passage:
@@ -497,6 +497,7 @@ def _hit(row: dict[str, Any], score: float) -> Passage:
         chunk_index=row["chunk_index"],
         text=row["text"],
         score=score,
+        token_count=row.get("token_count"),
     )
 
 
