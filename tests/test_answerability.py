@@ -145,6 +145,24 @@ def test_headings_and_code_are_never_answer_sentences() -> None:
     assert sentences == ["Each value in Rust has an owner."]
 
 
+def test_headings_the_loader_rendered_as_plain_lines_are_headings_not_answers() -> None:
+    # Rendered Markdown/HTML keeps a heading as a line of its own, without its "#".
+    from ragcli.generation.extractive import lexical_sentences
+
+    text = (
+        "Error codes\n\nE17: RA motor stall\n\nThe right ascension motor could not turn.\n\n"
+        "E23: GPS fix timeout\n\nThe built-in GPS receiver found no fix within 180 seconds."
+    )
+    passage = Passage("c1", "d1", "/docs/t.md", "Troubleshooting", "Troubleshooting > Error codes > E17: RA motor stall",
+                      None, 0, text, 1.0)
+    found = {s.text: s.heading for s in lexical_sentences("What does E23 mean?", [ContextItem(1, text, passage)])}
+    assert found == {
+        "The right ascension motor could not turn.": "Troubleshooting > Error codes > E17: RA motor stall",
+        # the next section of the same level, which the chunk ran on into
+        "The built-in GPS receiver found no fix within 180 seconds.": "Troubleshooting > Error codes > E23: GPS fix timeout",
+    }
+
+
 def test_a_sentence_that_points_back_brings_the_one_before_it() -> None:
     best = SentenceEvidence(
         1, 0, "It is a crab with a friendly smile.", 1.0, score=3.0, previous="Ferris is the unofficial mascot of Rust."

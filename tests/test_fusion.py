@@ -158,3 +158,14 @@ def test_fuse_hybrid_dispatches_to_each_method() -> None:
         assert fuse_hybrid(vector, keyword, method, 0.7, 60) == ranking
     with pytest.raises(ValueError, match="unknown fusion"):
         fuse_hybrid(vector, keyword, "borda", 0.7, 60)
+
+
+def test_a_rare_term_that_only_two_chunks_hold_is_not_lost_in_a_flat_vector_list() -> None:
+    # "What does E23 mean?": the vector list is flat (every error code looks alike to the model), the
+    # keyword search finds just two chunks. Both hits must count, the second as much as its score says.
+    from ragcli.retrieval.fusion import fuse_hybrid
+
+    flat = scored([(f"v{i}", 0.514 - i * 0.002) for i in range(10)])
+    rare = scored([("notes", 3.289), ("e23", 3.257)])
+    fused = ids(fuse_hybrid(flat, rare, "adaptive", 0.6, 60))
+    assert {"notes", "e23"} <= set(fused[:5])  # both reach the 5 passages an answer reads

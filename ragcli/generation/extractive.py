@@ -67,6 +67,8 @@ _MARKUP_PREFIX = re.compile(r"^(?:#{1,6}\s+|[-*+•]\s+|\d{1,3}[.)]\s+)")
 # Lines that are layout, not statements: headings, fenced or indented code, table rows, rules.
 _NOT_PROSE = re.compile(r"^(?:[ ]{0,3}#{1,6}(?:\s|$)|```|~~~|[ ]{4}|\t|\||[-=_*~]{3,}\s*$)")
 _HEADING_LINE = re.compile(r"^[ ]{0,3}#{1,6}\s+\S")
+# A line this short, alone between blank lines and without a full stop, is a heading, not a statement.
+MAX_HEADING_WORDS = 12
 # An HTML/XML tag, not a generic type: `Box<T>` has a word right before its "<".
 _TAG = re.compile(r"(?<!\w)</?[A-Za-z][\w:-]*(?:\s+[^<>]*)?/?>")
 _FENCED_CODE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,}).*?(?:^[ ]{0,3}\1[ \t]*$|\Z)", re.M | re.S)
@@ -190,8 +192,9 @@ def lexical_sentences(question: str, context: Sequence[ContextItem]) -> list[Sco
     return [
         ScoredSentence(_coverage(question_terms, terms, idf), rank, n, text, heading)
         for (rank, n, text, heading), terms in zip(candidates, sentence_terms, strict=True)
-        # A sentence made only of the question's own words cannot tell anything new.
-        if len(terms - question_terms) >= 2
+        # A sentence made only of the question's own words cannot tell anything new (its heading's
+        # words do not count: they are not what the sentence says).
+        if len(set(content_terms(text)) - question_terms) >= 2
     ]
 
 
@@ -243,6 +246,9 @@ def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int,
             if _HEADING_LINE.match(raw):
                 heading = clean_sentence(raw.lstrip().lstrip("#"))
                 continue
+            if _rendered_heading(item.text, start, end, item.passage):
+                heading = _heading_path(item.passage, clean_sentence(raw))
+                continue
             if _NOT_PROSE.match(raw) or any(a <= start < b for a, b in code):
                 continue
             text = clean_sentence(raw)
@@ -252,6 +258,33 @@ def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int,
             seen.add(key)
             candidates.append((rank, item.n, text, heading))
     return candidates
+
+
+def _path_parts(passage: Any) -> list[str]:
+    return [part.strip() for part in (passage.heading or "").split(" > ") if part.strip()]
+
+
+def _rendered_heading(text: str, start: int, end: int, passage: Any) -> bool:
+    """A heading whose "#" the loader rendered away ("E17: RA motor stall" on a line of its own): a
+    line naming a part of the passage's heading path or its title, or a short line without a full stop
+    that stands as a paragraph of its own, between blank lines."""
+    line = " ".join(text[start:end].split())
+    names = {part.lower() for part in _path_parts(passage)} | {(passage.title or "").strip().lower()}
+    if line.lower() in names:
+        return True
+    alone = (start == 0 or text[:start].endswith("\n\n")) and text[end:].startswith("\n\n")
+    return alone and len(_WORD.findall(line)) <= MAX_HEADING_WORDS and not line.endswith((".", "!", "?", ":", ";"))
+
+
+def _heading_path(passage: Any, line: str) -> str:
+    """The heading path a sentence under `line` stands under: the passage's path up to `line` when
+    `line` is part of it, else `line` in place of the path's last part (a chunk that runs on into the
+    next section of the same level)."""
+    parts = _path_parts(passage)
+    for index, part in enumerate(parts):
+        if part.lower() == line.lower():
+            return " > ".join(parts[: index + 1])
+    return " > ".join([*parts[:-1], line])
 
 
 def clean_sentence(raw: str) -> str:

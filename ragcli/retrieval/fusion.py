@@ -29,8 +29,11 @@ def weighted_fusion(vector: Sequence[Passage], keyword: Sequence[Passage], vecto
     """Min-max normalise each list's scores, then mix them; a missing entry counts as 0."""
     scores: dict[str, float] = {}
     first: dict[str, Passage] = {}
-    for ranking, weight in ((vector, vector_weight), (keyword, 1.0 - vector_weight)):
-        for passage, norm in zip(ranking, _normalised([p.score for p in ranking]), strict=True):
+    # A keyword list shorter than the normalisation depth holds every chunk that matched at all; the
+    # rest score 0 there, so 0 is its floor (else its last hit would count as no hit).
+    lists = ((vector, vector_weight, None), (keyword, 1.0 - vector_weight, 0.0))
+    for ranking, weight, absent in lists:
+        for passage, norm in zip(ranking, _normalised([p.score for p in ranking], absent=absent), strict=True):
             scores[passage.chunk_id] = scores.get(passage.chunk_id, 0.0) + weight * norm
             first.setdefault(passage.chunk_id, passage)
     ordered = sorted(scores, key=lambda cid: (-scores[cid], cid))
@@ -72,7 +75,11 @@ def adaptive_weight(vector: Sequence[Passage], keyword: Sequence[Passage], vecto
     if not vector:
         return 0.0
     pv = max(peakedness([p.score for p in vector]), 0.0)
-    pk = max(peakedness([p.score for p in keyword]), 0.0)
+    # Every chunk the keyword search did not return scores 0 there, so a list of one or two hits (a
+    # rare term: "E23") is as peaked as a list can be, not too short to judge.
+    keyword_scores = [p.score for p in keyword]
+    keyword_scores += [0.0] * (PEAK_DEPTH - len(keyword_scores))
+    pk = max(peakedness(keyword_scores), 0.0)
     total = vector_weight * pv + (1.0 - vector_weight) * pk
     return vector_weight * pv / total if total > 0 else vector_weight
 
@@ -97,12 +104,15 @@ def document_aware(passages: Sequence[Passage], decay: float) -> list[Passage]:
     return [p for doc_id in order for p in by_doc[doc_id]]
 
 
-def _normalised(values: Sequence[float], depth: int = NORMALISE_DEPTH) -> list[float]:
+def _normalised(values: Sequence[float], depth: int = NORMALISE_DEPTH, absent: float | None = None) -> list[float]:
     """Min-max over the first `depth` values (a ranked list's head), entries below that floor at 0: the
-    scale must not depend on how deep a caller fetched (ask fetches 100, eval 200)."""
+    scale must not depend on how deep a caller fetched (ask fetches 100, eval 200). `absent`: the score
+    of everything the list left out, the floor when the list is shorter than `depth`."""
     if not values:
         return []
     low, high = min(values[:depth]), max(values)
+    if absent is not None and len(values) < depth:
+        low = min(low, absent)
     if high == low:
         return [1.0 for _ in values]
     return [max(0.0, (v - low) / (high - low)) for v in values]
