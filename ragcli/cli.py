@@ -27,7 +27,8 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 all well; 1 unexpected internal error; 2 usage or configuration error; "
     "3 some documents failed (the rest was indexed; see `ragcli dlq list`); "
     "4 another ingest holds the index lock; 5 the index or a model cannot be used as configured; "
-    "6 a quality or health threshold was breached (eval golden, stats --check)."
+    "6 a quality or health threshold was breached (eval golden, stats --check) or `doctor` found problems; "
+    "7 state cannot be written: disk full or read-only (nothing already indexed was lost)."
 )
 STATE_HELP = (
     "State (index, caches, event log) is found like git finds its repository: the nearest .ragcli.toml "
@@ -255,6 +256,15 @@ def _handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             sys.stderr.write("Interrupted.\n")
             raise typer.Exit(130) from None
+        except Exception as exc:
+            # The boundaries name the file; this catches a full or read-only disk met anywhere else.
+            from ragcli.errors import state_write_error
+
+            mapped = state_write_error(exc, getattr(exc, "filename", None) or "the state folder")
+            if mapped is None:
+                raise
+            sys.stderr.write(f"Error: {mapped.message}\n  Fix: {mapped.hint}\n")
+            raise typer.Exit(mapped.exit_code) from None
         if code:
             raise typer.Exit(code)
         return code
@@ -358,7 +368,7 @@ def ingest(
 ) -> int:
     """Index files and folders; unchanged files are skipped, changed ones replaced, removed ones pruned.
 
-    Exit codes: 0 all well; 3 some documents failed (see `ragcli dlq list`); 4 another ingest is running; 2 usage or configuration error; 5 index or model unusable.
+    Exit codes: 0 all well; 3 some documents failed (see `ragcli dlq list`); 4 another ingest is running; 2 usage or configuration error; 5 index or model unusable; 7 disk full or read-only state.
     """
     from ragcli import app as service
 

@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import shutil
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +11,7 @@ from typing import Any
 from ragcli.app.console import display_path, print_json, print_table, stdout
 from ragcli.app.progress import observer_for
 from ragcli.config import Settings
-from ragcli.errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from ragcli.errors import EXIT_OK, EXIT_PARTIAL
 
 logger = logging.getLogger("ragcli")
 
@@ -83,47 +80,29 @@ def _print_ingest_summary(summary: dict[str, Any], settings: Settings) -> None:
 
 
 def run_reindex(settings: Settings, *, json_output: bool) -> int:
-    """Rebuild the index from its source files with the configured embedder and chunker.
+    """Rebuild the index from its source files with the configured embedder and chunker (see
+    ragcli/ingest/rebuild.py): also the way back from an index whose files are damaged."""
+    from ragcli.errors import EXIT_STORE
+    from ragcli.ingest.rebuild import rebuild_index
 
-    The new index is built beside the old one and swapped in with a rename, so the old one keeps
-    answering until the new one is complete, and a crash leaves the old one in place.
-    """
-    from ragcli.ingest.lock import IngestLock
-    from ragcli.ingest.pipeline import Ingestor
-    from ragcli.store.lance import LanceStore
-
-    uri = settings.store_uri
-    if "://" in uri:
-        raise UsageError(
-            f"reindex swaps folders and works on a local index; {uri} is remote.",
-            hint="Ingest into a new [store] uri, then point the config at it.",
-        )
-    old = LanceStore.open(uri, settings.config.store.table)
-    sources = sorted({s for s in old.all_rows(["source"])["source"]}) if old.exists() else []
-    if not sources:
-        raise UsageError("There is nothing to reindex.", hint="Run `ragcli ingest PATH` first.")
-    existing = [Path(s) for s in sources if Path(s).exists()]
-    building = Path(uri).with_name(Path(uri).name + ".reindex")
-    shutil.rmtree(building, ignore_errors=True)
-    settings_new = dataclasses.replace(settings, config=settings.config.model_copy(deep=True))
-    settings_new.config.store.uri = str(building)
-    with IngestLock(settings.lock_path):
-        store = LanceStore.open(str(building), settings.config.store.table)
-        ingestor = Ingestor(settings_new, store=store)
-        with observer_for(json_output) as observer:
-            ingestor.observer = observer
-            report = ingestor.run(existing, prune=False, retry_failed=True, locked=True)
-        retired = Path(uri).with_name(Path(uri).name + f".old-{int(time.time())}")
-        Path(uri).rename(retired)
-        building.rename(uri)
-        shutil.rmtree(retired, ignore_errors=True)
-    summary = report.summary() | {"sources_missing": len(sources) - len(existing)}
+    with observer_for(json_output) as observer:
+        result = rebuild_index(settings, observer=observer)
+    for note in result.notes:
+        logger.warning(note)
+    if result.report is None:  # a damaged index with no list of its files: moved aside, nothing built
+        if json_output:
+            print_json({"rebuilt": False, "moved_aside": result.moved_aside, "notes": result.notes})
+        return EXIT_STORE
+    summary = result.report.summary() | {
+        "sources_missing": result.sources_missing,
+        "sources_from_journal": result.from_journal,
+        "moved_aside": result.moved_aside,
+    }
     if json_output:
         print_json(summary)
     else:
         _print_ingest_summary(summary, settings)
-    return EXIT_PARTIAL if report.failed else EXIT_OK
-
+    return EXIT_PARTIAL if result.report.failed else EXIT_OK
 
 
 def dlq_list(settings: Settings, *, json_output: bool) -> int:

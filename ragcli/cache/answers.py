@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragcli.cache.disk import open_cache, safe_get
+from ragcli.cache.disk import SafeCache, open_cache, safe_get, warn_once
 from ragcli.cache.guards import semantic_match_refused
 from ragcli.cache.keys import exact_key, normalise_question
-from ragcli.store.journal import CorpusJournal, term_hash
+from ragcli.store.journal import journal_for, term_hash
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,11 +61,11 @@ class AnswerCache:
         self.ttl_seconds = cfg.ttl_hours * 3600
         self.directory = settings.cache_dir / "answers"
         self.size_limit_mb = cfg.size_limit_mb
-        self.journal = CorpusJournal(settings.journal_path)
-        self._cache: Any = None
+        self.journal = journal_for(settings)
+        self._cache: SafeCache | None = None
 
     @property
-    def cache(self) -> Any:
+    def cache(self) -> SafeCache:
         if self._cache is None:
             self._cache = open_cache(self.directory, size_limit_mb=self.size_limit_mb)
         return self._cache
@@ -154,13 +154,20 @@ class AnswerCache:
             or (result.get("confidence") is not None and result["confidence"] < STRICT_BELOW_CONFIDENCE),
             "created": time.time(),
         }
-        self.cache.set(key, entry, expire=self.ttl_seconds)
+        if not self.cache.set(key, entry, expire=self.ttl_seconds):
+            return  # the cache cannot be written; it said so once
         if vector is not None and self.semantic_enabled:
-            key_id = int(self.cache.incr("s:next"))
+            key_id = self.cache.incr("s:next")
+            if key_id is None:
+                return
             self.cache.set(
                 f"s:{key_id}", {"key": key, "scope": scope, "question": question}, expire=self.ttl_seconds
             )
-            self._vectors(vector.shape[0]).append(key_id, vector)
+            try:
+                self._vectors(vector.shape[0]).append(key_id, vector)
+            except OSError as exc:
+                warn_once(self.directory.parent, "vectors", "Cannot save question vectors (%s); semantic hits "
+                          "will miss this question", exc)
 
     def _vectors(self, dimension: int) -> Any:
         from ragcli.cache.semantic import FlatVectorFile

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ragcli.cache.disk import open_cache, safe_get
+from ragcli.cache.disk import SafeCache, open_cache, safe_get
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,12 +29,12 @@ class EmbeddingCache:
         self.size_limit_mb = cfg.size_limit_mb
         emb = settings.config.embedding
         self.model_key = f"{emb.backend}:{emb.model}:{emb.model_path or ''}:{emb.max_tokens}"
-        self._cache: Any = None
+        self._cache: SafeCache | None = None
         self.hits = 0
         self.misses = 0
 
     @property
-    def cache(self) -> Any:
+    def cache(self) -> SafeCache:
         if self._cache is None:
             self._cache = open_cache(self.directory, size_limit_mb=self.size_limit_mb)
         return self._cache

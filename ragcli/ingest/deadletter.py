@@ -13,6 +13,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ragcli.state import private_file
+
 logger = logging.getLogger(__name__)
 
 
@@ -44,7 +46,7 @@ class DeadLetterFile:
     def _load(self) -> None:
         if not self.path.exists():
             return
-        with self.path.open(encoding="utf-8") as fh:
+        with self.path.open(encoding="utf-8", errors="replace") as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
@@ -52,7 +54,7 @@ class DeadLetterFile:
                     data = json.loads(line)
                     data.pop("time_iso", None)
                     entry = DeadLetter(**data)
-                except (json.JSONDecodeError, TypeError) as exc:
+                except (ValueError, TypeError, AttributeError) as exc:
                     # A damaged line must not stop ingestion; the document is simply tried again.
                     logger.warning("Ignoring unreadable line %d of %s: %s", lineno, self.path, exc)
                     continue
@@ -102,9 +104,9 @@ class DeadLetterFile:
     def save(self) -> None:
         if not self._dirty:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
-        with tmp.open("w", encoding="utf-8") as fh:
+        fd = private_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with open(fd, "w", encoding="utf-8") as fh:
             for entry in sorted(self.entries.values(), key=lambda e: e.source):
                 fh.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
             fh.flush()

@@ -1,20 +1,29 @@
 """One writer per index: an exclusive `flock` on a lock file in the state directory.
 
 The kernel drops a flock when its process dies, however it dies, so a lock left by a killed ingest is
-stale by construction and the next run simply takes it; the pid written into the file is only for the
-message shown to the second writer.
+stale by construction and the next run simply takes it; the holder record in the file (pid, host, ISO
+start time) is only for the message shown to the second writer.
+
+The record is written with one `pwrite` at offset 0 and then cut to its length, under the flock: a
+write at the file offset (which a reader's `read` moves) once left a run of NUL bytes in front of the
+record after repeated kills, and the messages lost the pid.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import socket
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
-from ragcli.errors import LockHeldError
+from ragcli.errors import LockHeldError, state_write_error
+from ragcli.state import private_file
+
+logger = logging.getLogger(__name__)
 
 
 class IngestLock:
@@ -23,32 +32,37 @@ class IngestLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = private_file(self.path, os.O_RDWR | os.O_CREAT)
+        except OSError as exc:
+            _raise_state_error(exc, self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_holder(fd)
+            holder = read_holder(fd)
             os.close(fd)
             raise LockHeldError(
                 f"Another ingest is writing to this index ({holder}).",
                 hint="Wait for it to finish; a lock left by a killed process is released automatically.",
             ) from None
-        previous = _read_holder(fd)
+        previous = read_holder(fd)
         if previous != "unknown process":
             # We got the lock although the file names a holder: that process died without cleaning up.
-            import logging
-
-            logging.getLogger(__name__).info("Took over a stale ingest lock (%s)", previous)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid={os.getpid()} host={socket.gethostname()} since={time.time():.0f}\n".encode())
-        os.fsync(fd)
+            logger.info("Took over a stale ingest lock (%s)", previous)
+        try:
+            _write_record(fd, holder_record())
+        except OSError as exc:
+            os.close(fd)
+            _raise_state_error(exc, self.path)
         self._fd = fd
 
     def release(self) -> None:
         if self._fd is None:
             return
-        os.ftruncate(self._fd, 0)
+        try:
+            os.ftruncate(self._fd, 0)
+        except OSError:  # a full or read-only disk: the flock still goes with the descriptor
+            logger.debug("Could not clear the lock record", exc_info=True)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
@@ -63,7 +77,48 @@ class IngestLock:
         self.release()
 
 
-def _read_holder(fd: int) -> str:
-    os.lseek(fd, 0, os.SEEK_SET)
-    text = os.read(fd, 200).decode("utf-8", "replace").strip()
-    return text or "unknown process"
+def _raise_state_error(exc: OSError, path: Path) -> NoReturn:
+    mapped = state_write_error(exc, path)
+    if mapped is None:
+        raise exc
+    raise mapped from exc
+
+
+def holder_record() -> str:
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return f"pid={os.getpid()} host={socket.gethostname()} started={started}\n"
+
+
+def _write_record(fd: int, record: str) -> None:
+    data = record.encode()
+    os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
+    os.fsync(fd)
+
+
+def read_holder(fd: int) -> str:
+    """The holder record as `pid=… host=… started=…`; NUL bytes or junk (an old, damaged record) are
+    dropped, so the message never shows them."""
+    raw = os.pread(fd, 400, 0).decode("utf-8", "replace")
+    text = "".join(ch for ch in raw if ch.isprintable() or ch == "\n").strip()
+    fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
+    if "pid" not in fields:
+        return "unknown process"
+    if "since" in fields and "started" not in fields:  # a record written by an older ragcli
+        try:
+            fields["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(fields["since"])))
+        except ValueError:
+            fields["started"] = "?"
+    return f"pid={fields['pid']} host={fields.get('host', '?')} started={fields.get('started', '?')}"
+
+
+def holder_of(path: Path) -> str | None:
+    """The record of the lock file at `path`, for `ragcli doctor` (None when there is no file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        return read_holder(fd)
+    finally:
+        os.close(fd)

@@ -29,7 +29,8 @@ from ragcli.errors import (
 from ragcli.ingest.deadletter import DeadLetterFile
 from ragcli.ingest.lock import IngestLock
 from ragcli.models import Chunk, ParsedDocument, Section, chunk_id_for, doc_id_for, sha256_hex
-from ragcli.store.journal import CorpusJournal
+from ragcli.state import private_umask, tighten_tree
+from ragcli.store.journal import journal_for
 
 if TYPE_CHECKING:
     import numpy as np
@@ -145,8 +146,11 @@ class Ingestor:
         self._store = store
         self.observer: IngestObserver = observer or _NullObserver()
         self._chunker: Chunker | None = None
-        self.journal = CorpusJournal(settings.journal_path)
+        self.journal = journal_for(settings)
         self.embedding_cache = EmbeddingCache(settings)
+        # A rebuild writes a new index beside the old one: the journal's document list stays the old
+        # index's until the swap, so a killed rebuild still knows every source.
+        self.keeps_document_list = True
 
     # Lazily built so that a run with nothing to do never loads the model.
     @property
@@ -192,10 +196,13 @@ class Ingestor:
         prune = self.config.ingest.prune if prune is None else prune
         started = time.perf_counter()
         report = IngestReport()
-        with contextlib.nullcontext() if locked else IngestLock(self.settings.lock_path):
+        lock = contextlib.nullcontext() if locked else IngestLock(self.settings.lock_path)
+        with private_umask(), lock:
             dead = DeadLetterFile(self.settings.dead_letter_path)
             self._open_store()
             states = {s.source: s for s in self.store.document_states().values()}
+            if self.keeps_document_list:
+                self.journal.remember_documents({s.doc_id: s.source for s in states.values()})
             files = self._collect(paths, only_sources)
             self.observer.started(len(files))
             seen: set[str] = set()
@@ -232,6 +239,8 @@ class Ingestor:
                 self._cleanup_versions()
             self.journal.finish()
             report.generation = generation
+            if report.changed:
+                tighten_tree(self.settings.home)
         report.seconds = round(time.perf_counter() - started, 3)
         return report
 
@@ -445,7 +454,11 @@ class Ingestor:
         crash_point("after_embed")
         all_chunks = [c for item in pending for c in item.chunks]
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.embedder_dimension()), "float32")
-        self.journal.record((item.doc_id for item in pending), _content_words(all_chunks))
+        self.journal.record(
+            (item.doc_id for item in pending),
+            _content_words(all_chunks),
+            sources={item.doc_id: item.source for item in pending},
+        )
         self.store.replace_documents(all_chunks, matrix, [item.doc_id for item in pending])
         crash_point("after_write")
         for item in pending:
@@ -555,7 +568,7 @@ class Ingestor:
         if not gone:
             return
         crash_point("before_prune")
-        self.journal.record(states[s].doc_id for s in gone)
+        self.journal.record((states[s].doc_id for s in gone), removed=True)
         self.store.delete_documents([states[s].doc_id for s in gone])
         for source in gone:
             dead.resolve(source)

@@ -49,10 +49,15 @@ def ask_with_cache(
     cache = (answer_cache or AnswerCache(settings)) if use_cache and config.cache.enabled else None
 
     if cache is not None:
-        hit = _safe_cache_call(lambda: cache.get_exact(question, scope))
+        opened = cache
+        hit = _safe_cache_call(lambda: opened.get_exact(question, scope))
         if hit is not None:
             return _served_from_cache(hit, question, started), engine
-        generation = cache.generation()  # read before searching, so a concurrent ingest makes it stale
+        # Read before searching, so a concurrent ingest makes the answer stale. A journal that cannot
+        # be read leaves no way to tell a stale answer: answer without the cache.
+        generation = _safe_cache_call(cache.generation)
+        if generation is None:
+            cache = None
     engine = engine or QueryEngine(settings)
     engine.prefetch()
     vector = None
@@ -107,7 +112,10 @@ def _safe_cache_call(call: Callable[[], Any]) -> Any:
     try:
         return call()
     except Exception as exc:  # the cache may cost a miss, never an answer
-        logger.warning("Cache unavailable (%s: %s); answering without it", type(exc).__name__, exc)
+        from ragcli.cache.disk import warn_once
+
+        warn_once("answer-cache", type(exc).__name__, "Cache unavailable (%s: %s); answering without it",
+                  type(exc).__name__, exc)
         return None
 
 

@@ -28,14 +28,21 @@ opened an older version keeps working (its files are still there), and `checkout
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragcli.errors import EmbedderMismatchError, StoreError
+from ragcli.errors import (
+    EmbedderMismatchError,
+    IndexUnreadableError,
+    RagcliError,
+    StoreError,
+    state_write_error,
+)
 from ragcli.models import Chunk, Passage
 
 if TYPE_CHECKING:
@@ -54,6 +61,15 @@ ANN_REFINE_FACTOR = 10
 ANN_EF = 64
 # Retrain the vector index when the table has grown this many times past the rows it was trained on.
 ANN_RETRAIN_GROWTH = 4.0
+
+
+REINDEX_HINT = "Run `ragcli reindex` to rebuild it from the source files."
+
+
+def short_error(exc: BaseException) -> str:
+    """Lance's message without the Rust source locations it appends."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.split(", /")[0][:300]
 
 
 @dataclass(frozen=True)
@@ -193,13 +209,8 @@ class LanceStore:
                     f"There is no index at {self.uri} yet.",
                     hint="Run `ragcli ingest PATH` to build it.",
                 )
-            try:
+            with self.reading():
                 self._table = self.db.open_table(self.table_name)
-            except Exception as exc:
-                raise StoreError(
-                    f"The index at {self.uri} cannot be read: {exc}",
-                    hint="Run `ragcli reindex` to rebuild it from the source files.",
-                ) from exc
         return self._table
 
     @property
@@ -217,15 +228,39 @@ class LanceStore:
             raise StoreError(
                 f"There is no index at {self.uri} yet.", hint="Run `ragcli ingest PATH` to build it."
             )
-        try:
+        with self.reading():
             import lance
 
             assert self._local is not None
             return lance.dataset(str(self._local / f"{name}.lance"))
+
+    # ----- error boundaries ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Lance and Arrow errors while reading mean damaged files: IndexUnreadableError (exit 5)."""
+        try:
+            yield
+        except RagcliError:
+            raise
         except Exception as exc:
-            raise StoreError(
-                f"The index at {self.uri} cannot be read: {exc}",
-                hint="Run `ragcli reindex` to rebuild it from the source files.",
+            raise IndexUnreadableError(
+                f"The index at {self.uri} cannot be read: {short_error(exc)}", hint=REINDEX_HINT
+            ) from exc
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """A full or read-only disk is a StateWriteError (exit 7, nothing indexed was lost); any other
+        failure to write means damaged files."""
+        try:
+            yield
+        except RagcliError:
+            raise
+        except Exception as exc:
+            mapped = state_write_error(exc, self.uri)
+            if mapped is not None:
+                raise mapped from exc
+            raise IndexUnreadableError(
+                f"The index at {self.uri} cannot be written: {short_error(exc)}", hint=REINDEX_HINT
             ) from exc
 
     # ----- metadata ------------------------------------------------------------------------------
@@ -234,10 +269,11 @@ class LanceStore:
             if META_TABLE not in self._table_names():
                 self._meta_cache = {}
             else:
-                if self._local is not None:
-                    rows = self._open_dataset(META_TABLE).to_table().to_pylist()
-                else:
-                    rows = self.db.open_table(META_TABLE).to_arrow().to_pylist()
+                with self.reading():
+                    if self._local is not None:
+                        rows = self._open_dataset(META_TABLE).to_table().to_pylist()
+                    else:
+                        rows = self.db.open_table(META_TABLE).to_arrow().to_pylist()
                 self._meta_cache = {r["key"]: r["value"] for r in rows}
         return dict(self._meta_cache)
 
@@ -245,11 +281,12 @@ class LanceStore:
         import pyarrow as pa
 
         data = pa.table({"key": list(updates), "value": list(updates.values())})
-        if META_TABLE not in self._table_names():
-            self.db.create_table(META_TABLE, data=data)
-        else:
-            table = self.db.open_table(META_TABLE)
-            table.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(data)
+        with self.writing():
+            if META_TABLE not in self._table_names():
+                self.db.create_table(META_TABLE, data=data)
+            else:
+                table = self.db.open_table(META_TABLE)
+                table.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(data)
         self._meta_cache = None
 
     def identity(self) -> EmbedderIdentity | None:
@@ -275,7 +312,8 @@ class LanceStore:
             raise StoreError(
                 f"There is no index at {self.uri} yet.", hint="Run `ragcli ingest PATH` to build it."
             )
-        self.db.create_table(self.table_name, schema=chunk_schema(wanted.dimension))
+        with self.writing():
+            self.db.create_table(self.table_name, schema=chunk_schema(wanted.dimension))
         self._write_meta(
             {
                 "schema_version": str(SCHEMA_VERSION),
@@ -295,18 +333,23 @@ class LanceStore:
             )
         while version < SCHEMA_VERSION:
             logger.info("Migrating the index from schema version %d to %d", version, version + 1)
-            MIGRATIONS[version](self)
+            with self.writing():
+                MIGRATIONS[version](self)
             version += 1
             self._write_meta({"schema_version": str(version)})
 
     # ----- reading -------------------------------------------------------------------------------
     def count(self) -> int:
-        return int(self.dataset.count_rows()) if self.exists() else 0
+        if not self.exists():
+            return 0
+        with self.reading():
+            return int(self.dataset.count_rows())
 
     def document_states(self) -> dict[str, DocState]:
         if not self.exists():
             return {}
-        columns = self.dataset.to_table(columns=["doc_id", "source", "doc_hash"]).to_pydict()
+        with self.reading():
+            columns = self.dataset.to_table(columns=["doc_id", "source", "doc_hash"]).to_pydict()
         counts: dict[str, int] = {}
         first: dict[str, tuple[str, str]] = {}
         for doc_id, source, doc_hash in zip(
@@ -318,13 +361,14 @@ class LanceStore:
 
     def vectors_by_chunk_hash(self, doc_id: str) -> dict[str, np.ndarray]:
         """The stored vectors of one document, so unchanged chunks of a changed file are not re-embedded."""
-        rows = (
-            self.table.search()
-            .where(f"doc_id IN ({_hex_list([doc_id])})")
-            .select(["chunk_hash", "vector"])
-            .limit(None)
-            .to_arrow()
-        )
+        with self.reading():
+            rows = (
+                self.table.search()
+                .where(f"doc_id IN ({_hex_list([doc_id])})")
+                .select(["chunk_hash", "vector"])
+                .limit(None)
+                .to_arrow()
+            )
         import numpy as np
 
         hashes = rows.column("chunk_hash").to_pylist()
@@ -334,7 +378,8 @@ class LanceStore:
         return dict(zip(hashes, vectors, strict=True))
 
     def all_rows(self, columns: Sequence[str]) -> dict[str, list[Any]]:
-        return dict(self.dataset.to_table(columns=list(columns)).to_pydict())
+        with self.reading():
+            return dict(self.dataset.to_table(columns=list(columns)).to_pydict())
 
     def vector_search(
         self, vector: np.ndarray, k: int, where: str | None = None, *, exact: bool = False
@@ -373,7 +418,8 @@ class LanceStore:
         return [_hit(row, float(row["_score"])) for row in rows.to_pylist()]
 
     def has_vector_index(self) -> bool:
-        return any(tuple(cfg.columns) == ("vector",) for cfg in self.table.list_indices())
+        with self.reading():
+            return any(tuple(cfg.columns) == ("vector",) for cfg in self.table.list_indices())
 
     # ----- writing -------------------------------------------------------------------------------
     def replace_documents(self, chunks: Sequence[Chunk], vectors: np.ndarray, doc_ids: Sequence[str]) -> None:
@@ -381,18 +427,20 @@ class LanceStore:
         if not doc_ids:
             return
         data = _chunks_to_arrow(chunks, vectors, self.table.schema)
-        (
-            self.table.merge_insert("id")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .when_not_matched_by_source_delete(f"doc_id IN ({_hex_list(doc_ids)})")
-            .execute(data)
-        )
+        with self.writing():
+            (
+                self.table.merge_insert("id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .when_not_matched_by_source_delete(f"doc_id IN ({_hex_list(doc_ids)})")
+                .execute(data)
+            )
 
     def delete_documents(self, doc_ids: Sequence[str]) -> None:
         for start in range(0, len(doc_ids), _ID_BATCH):
             batch = doc_ids[start : start + _ID_BATCH]
-            self.table.delete(f"doc_id IN ({_hex_list(batch)})")
+            with self.writing():
+                self.table.delete(f"doc_id IN ({_hex_list(batch)})")
 
     @property
     def refreshed_generation(self) -> int:
@@ -406,10 +454,11 @@ class LanceStore:
         from lancedb.index import FTS
 
         table = self.table
-        indexed = {tuple(cfg.columns) for cfg in table.list_indices()}
-        if (FTS_COLUMN,) not in indexed:
-            table.create_index(FTS_COLUMN, config=FTS(), replace=True)
-        table.optimize()
+        with self.writing():
+            indexed = {tuple(cfg.columns) for cfg in table.list_indices()}
+            if (FTS_COLUMN,) not in indexed:
+                table.create_index(FTS_COLUMN, config=FTS(), replace=True)
+            table.optimize()
 
     def ensure_vector_index(self, min_rows: int) -> bool:
         """Build the ANN index once the table has `min_rows` rows, and rebuild it once the table has
@@ -426,9 +475,10 @@ class LanceStore:
             return False
         from lancedb.index import IvfHnswSq
 
-        self.table.create_index(
-            "vector", config=IvfHnswSq(distance_type="cosine", num_partitions=_partitions(rows)), replace=True
-        )
+        with self.writing():
+            self.table.create_index(
+                "vector", config=IvfHnswSq(distance_type="cosine", num_partitions=_partitions(rows)), replace=True
+            )
         self._write_meta({"ann_trained_rows": str(rows)})
         return True
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ragcli.errors import StoreError, UsageError
+from ragcli.state import private_dir, tighten
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +176,26 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def connect_for_reading(path: Path) -> sqlite3.Connection:
+    """A connection to read the log, also on a read-only or full disk, where SQLite cannot make the
+    -shm file a WAL database needs: then read-only, and failing that the main file as it stands."""
+    attempts = [lambda: connect(path)]
+    uri = path.resolve().as_uri()
+    attempts.append(lambda: sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None))
+    attempts.append(lambda: sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None))
+    for number, attempt in enumerate(attempts, 1):
+        conn = attempt()
+        try:
+            conn.execute("PRAGMA user_version").fetchone()
+            conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if number == len(attempts) or ("unable to open" not in str(exc) and "readonly" not in str(exc)):
+                raise
+    raise AssertionError("unreachable")
+
+
 def _skip_checkpoint_on_close(conn: sqlite3.Connection) -> None:
     """The last connection to close checkpoints the WAL, with two fsyncs (~25 ms on a slow disk) that
     a one-question CLI process would pay every time; without it SQLite checkpoints every 1000 pages.
@@ -232,8 +253,9 @@ class EventLog:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             self._conn = self._open_with_retries()
+            tighten(self.path, sqlite=True)
         return self._conn
 
     def _open_with_retries(self, attempts: int = 40) -> sqlite3.Connection:

@@ -314,5 +314,5 @@ def _event_log_errors(path: Path) -> Iterator[None]:
     except sqlite3.Error as exc:
         raise StoreError(
             f"The event log {path} cannot be read: {exc}",
-            hint="Move it aside to start a new log (the index is not affected).",
+            hint=f"Move it aside to start a new log: `mv {path} {path}.damaged` (the index is not affected).",
         ) from exc

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ragcli.telemetry.cost import StageCost, Usage, input_token_cost, usage_cost
-from ragcli.telemetry.events import STAGE_COLUMNS, connect, reason_kinds, schema_version
+from ragcli.telemetry.events import STAGE_COLUMNS, connect_for_reading, reason_kinds, schema_version
 
 if TYPE_CHECKING:
     from ragcli.config import Settings, ThresholdsConfig
@@ -164,7 +164,7 @@ def compute_stats(
     }
     if not events_db_path.is_file():
         return base | _empty(since_seconds, now, settings, "No events have been recorded yet.")
-    conn = connect(events_db_path)
+    conn = connect_for_reading(events_db_path)
     try:
         if schema_version(conn) == 0:
             return base | _empty(since_seconds, now, settings, "No events have been recorded yet.")
