@@ -441,6 +441,27 @@ def test_pdf_page_that_cannot_be_parsed_fails_the_document_naming_the_page() -> 
         load_bytes(PdfLoader(), "bad-page.pdf", pdf)
 
 
+def _without_xref(pdf: bytes) -> bytes:
+    """The PDF with its cross-reference table, trailer and startxref cut out; %%EOF stays."""
+    start = pdf.rindex(b"xref\n0")
+    assert pdf.rstrip().endswith(b"%%EOF")
+    return pdf[:start] + b"%%EOF\n"
+
+
+def test_complete_pdf_without_cross_reference_table_is_read() -> None:
+    pdf = make_pdfs().build_pdf([["Intro", "The pump runs at 40 rpm."], ["More", "Seals last a year."]], title=None)
+    broken = _without_xref(pdf)
+    assert b"startxref" not in broken and b"trailer" not in broken
+    doc = load_bytes(PdfLoader(), "no-xref.pdf", broken)
+    assert "40 rpm" in doc.text and "Seals last a year" in doc.text
+
+
+def test_pdf_cut_off_before_its_end_is_still_called_cut_off() -> None:
+    pdf = make_pdfs().build_pdf([["Intro", "The pump runs at 40 rpm."]], title=None)
+    with pytest.raises(PermanentError, match="cut off"):
+        load_bytes(PdfLoader(), "cut.pdf", pdf[: pdf.rindex(b"xref\n0")])
+
+
 def test_pdf_that_is_not_a_pdf() -> None:
     with pytest.raises(PermanentError, match="not a PDF file"):
         load_bytes(PdfLoader(), "fake.pdf", b"<html>saved web page</html>")

@@ -2,7 +2,7 @@
 
 The kernel drops a flock when its process dies, however it dies, so a lock left by a killed ingest is
 stale by construction and the next run simply takes it; the holder record in the file (pid, host, ISO
-start time) is only for the message shown to the second writer.
+start time as `since=`) is only for the message shown to the second writer.
 
 The record is written with one `pwrite` at offset 0 and then cut to its length, under the flock: a
 write at the file offset (which a reader's `read` moves) once left a run of NUL bytes in front of the
@@ -86,7 +86,7 @@ def _raise_state_error(exc: OSError, path: Path) -> NoReturn:
 
 def holder_record() -> str:
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return f"pid={os.getpid()} host={socket.gethostname()} started={started}\n"
+    return f"pid={os.getpid()} host={socket.gethostname()} since={started}\n"
 
 
 def _write_record(fd: int, record: str) -> None:
@@ -97,19 +97,17 @@ def _write_record(fd: int, record: str) -> None:
 
 
 def read_holder(fd: int) -> str:
-    """The holder record as `pid=… host=… started=…`; NUL bytes or junk (an old, damaged record) are
+    """The holder record as `pid=… host=… since=…`; NUL bytes or junk (an old, damaged record) are
     dropped, so the message never shows them."""
     raw = os.pread(fd, 400, 0).decode("utf-8", "replace")
     text = "".join(ch for ch in raw if ch.isprintable() or ch == "\n").strip()
     fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
     if "pid" not in fields:
         return "unknown process"
-    if "since" in fields and "started" not in fields:  # a record written by an older ragcli
-        try:
-            fields["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(fields["since"])))
-        except ValueError:
-            fields["started"] = "?"
-    return f"pid={fields['pid']} host={fields.get('host', '?')} started={fields.get('started', '?')}"
+    since = fields.get("since", "?")
+    if since.replace(".", "").isdigit():  # a record written by an older ragcli: epoch seconds
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(since)))
+    return f"pid={fields['pid']} host={fields.get('host', '?')} since={since}"
 
 
 def holder_of(path: Path) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import threading
 import time
 import warnings
@@ -45,7 +46,7 @@ _PAGE_SEPARATOR = "\n\n"
 # Substrings of pypdf's messages, and what they mean for someone who has never seen a PDF's insides.
 _PLAIN_WORDS = (
     ("EOF marker not found", "the file is cut off or is not a PDF: no end-of-file marker"),
-    ("startxref not found", "the file is cut off: no cross-reference table"),
+    ("startxref not found", "no cross-reference table, and no document catalog to rebuild one from"),
     ("Stream has ended unexpectedly", "data ends unexpectedly; the file is cut off or damaged"),
     ("Could not read malformed PDF file", "the file is damaged beyond repair"),
 )
@@ -133,10 +134,16 @@ def _ocr_engine() -> OcrEngine | None:
 
 def _open(data: bytes) -> PdfReader:
     from pypdf import PdfReader
-    from pypdf.errors import DependencyError
+    from pypdf.errors import DependencyError, PdfReadError
 
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
+        try:
+            reader = PdfReader(io.BytesIO(data), strict=False)
+        except PdfReadError as exc:
+            repaired = _with_trailer(data) if "startxref not found" in str(exc) else None
+            if repaired is None:
+                raise
+            reader = PdfReader(io.BytesIO(repaired), strict=False)
         if reader.is_encrypted:
             _decrypt_with_empty_password(reader)
         len(reader.pages)  # parses the page tree, where damaged files usually give up
@@ -147,6 +154,22 @@ def _open(data: bytes) -> PdfReader:
     except Exception as exc:  # pypdf parses untrusted bytes; any of its failures means "corrupt"
         raise PermanentError(f"corrupt PDF: {_plain(exc)}") from exc
     return reader
+
+
+_CATALOG = re.compile(rb"(\d+)\s+(\d+)\s+obj\s*<<[^>]*?/Type\s*/Catalog")
+
+
+def _with_trailer(data: bytes) -> bytes | None:
+    """A whole PDF (it ends with %%EOF) whose cross-reference table and trailer are missing: some
+    writers leave them out. Appending a trailer that names the catalog lets pypdf (strict=False)
+    rebuild the table by scanning the objects. None when the file is cut off or has no catalog."""
+    if b"%%EOF" not in data[-1024:]:
+        return None
+    match = _CATALOG.search(data)
+    if match is None:
+        return None
+    root = match.group(1) + b" " + match.group(2)
+    return data + b"\ntrailer\n<< /Root " + root + b" R >>\nstartxref\n0\n%%EOF\n"
 
 
 def _decrypt_with_empty_password(reader: PdfReader) -> None:
