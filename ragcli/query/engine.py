@@ -301,11 +301,13 @@ class QueryEngine:
         kinds: list[str] = []  # "vector" or "keyword", per ranking: for the raw scores of each citation
         try:
             if vector is not None:
-                rankings.append(store.vector_search(vector, fetch, where))
+                rankings.append(self._vector_search(vector, fetch, where, degraded))
                 kinds.append("vector")
             if mode in ("keyword", "hybrid"):
-                rankings.append(store.keyword_search(question, fetch, where))
-                kinds.append("keyword")
+                keyword = self._keyword_search(question, fetch, where, degraded, alone=not rankings)
+                if keyword is not None:
+                    rankings.append(keyword)
+                    kinds.append("keyword")
             for extra in extra_queries:
                 if vector is not None:
                     rankings.append(store.vector_search(self.embed_query(extra), fetch, where))
@@ -349,6 +351,33 @@ class QueryEngine:
             timer.record("rerank", started)
         candidate_docs = list(dict.fromkeys(p.doc_id for p in fused))
         return Retrieval(fused[:k], mode, timer.ms, degraded, notes, candidates, candidate_docs)
+
+    def _vector_search(self, vector: np.ndarray, k: int, where: str | None, degraded: list[str]) -> list[Passage]:
+        """Through the ANN index; a damaged ANN index costs speed, not the answer: an exact scan."""
+        try:
+            return self.store.vector_search(vector, k, where)
+        except Exception as exc:
+            if not self.store.has_vector_index_files():
+                raise
+            hits = self.store.vector_search(vector, k, where, exact=True)
+            degraded.append(f"vector_index_unreadable: {error_reason(exc)}")
+            logger.warning("The vector index cannot be read (%s); searched without it. `ragcli reindex` "
+                           "rebuilds it.", error_reason(exc))
+            return hits
+
+    def _keyword_search(
+        self, question: str, k: int, where: str | None, degraded: list[str], *, alone: bool
+    ) -> list[Passage] | None:
+        """A damaged full-text index in hybrid mode leaves the vector search to answer alone."""
+        try:
+            return self.store.keyword_search(question, k, where)
+        except Exception as exc:
+            if alone:
+                raise
+            degraded.append(f"keyword_search_failed: {error_reason(exc)}")
+            logger.warning("The full-text index cannot be read (%s); answered from the vector search alone. "
+                           "`ragcli reindex` rebuilds it.", error_reason(exc))
+            return None
 
     def _with_raw_scores(
         self, fused: list[Passage], rankings: list[list[Passage]], kinds: list[str]

@@ -417,6 +417,13 @@ class LanceStore:
         )
         return [_hit(row, float(row["_score"])) for row in rows.to_pylist()]
 
+    def has_vector_index_files(self) -> bool:
+        """Whether the table lists an ANN index (readable or not): then an exact scan may still work."""
+        try:
+            return any(cfg["fields"] == ["vector"] for cfg in self.dataset.list_indices())
+        except Exception:
+            return False
+
     def has_vector_index(self) -> bool:
         with self.reading():
             return any(tuple(cfg.columns) == ("vector",) for cfg in self.table.list_indices())

@@ -191,7 +191,8 @@ def connect_for_reading(path: Path) -> sqlite3.Connection:
             return conn
         except sqlite3.OperationalError as exc:
             conn.close()
-            if number == len(attempts) or ("unable to open" not in str(exc) and "readonly" not in str(exc)):
+            why = str(exc).lower()
+            if number == len(attempts) or not any(m in why for m in ("unable to open", "readonly", "disk i/o")):
                 raise
     raise AssertionError("unreachable")
 
