@@ -523,6 +523,29 @@ def reindex(json_output: JsonOpt = False) -> int:
     return service.run_reindex(_settings(), json_output=json_output)
 
 
+@app.command(examples=["ragcli doctor", "ragcli doctor --repair", "ragcli doctor --json | jq .remaining"])
+@_handle_errors
+def doctor(
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Rebuild what can be rebuilt: the index from the files and the chunk-vector cache (nothing "
+            "re-embedded), the journal from the index, the full-text and vector indexes; move damaged caches "
+            "and event logs aside; make the state private.",
+        ),
+    ] = False,
+    json_output: JsonOpt = False,
+) -> int:
+    """Check the index, corpus journal, search indexes, caches, event log, lock and file modes.
+
+    Exit 0 when all is well (after --repair), 6 when problems are found or remain.
+    """
+    from ragcli.app.doctor import run_doctor
+
+    return run_doctor(_settings(), fix=repair, json_output=json_output)
+
+
 @config_app.command(
     "show",
     examples=[

@@ -108,18 +108,24 @@ def build_state(root: Path) -> tuple[Path, Path, dict[str, str]]:
         assert asked.returncode == 0, asked.stderr
     (home / "ingest.lock").write_text("pid=999999 host=elsewhere since=2026-01-01T00:00:00Z\n")
     (docs / "new-note.md").write_text("# Belt tension\n\nCheck the belt tension every 500 hours of running.\n")
-    return home, docs, index_names(home)
+    names = index_names(home)
+    assert set(names) == {"vector", "fts"}, names
+    return home, docs, names
 
 
 def index_names(home: Path) -> dict[str, str]:
+    import warnings
+
     import lance
 
     dataset = lance.dataset(str(home / "lancedb" / "chunks.lance"))
     names = {}
-    for index in dataset.list_indices():
+    with warnings.catch_warnings():  # list_indices is deprecated, but the only one that names the folders
+        warnings.simplefilter("ignore", DeprecationWarning)
+        indices = dataset.list_indices()
+    for index in indices:
         kind = "vector" if index["fields"] == ["vector"] else "fts"
         names[kind] = index["uuid"]
-    assert set(names) == {"vector", "fts"}, names
     return names
 
 

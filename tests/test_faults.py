@@ -48,7 +48,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> tuple[fk.Base, Path, dic
 
 @pytest.mark.parametrize("cell", fk.cells(), ids=lambda c: "/".join(c).replace(" ", "-"))
 def test_cell(matrix: tuple[fk.Base, Path, dict[Cell, Any]], cell: Cell) -> None:
-    state, fault, command = cell
+    command = cell[2]
     result = matrix[2][cell]
     stderr = result.stderr
     assert result.returncode != 1, stderr

@@ -417,10 +417,15 @@ class LanceStore:
         )
         return [_hit(row, float(row["_score"])) for row in rows.to_pylist()]
 
+    def index_fields(self) -> list[list[str]]:
+        """The columns of each index the table lists (from its manifest: the index may be unreadable)."""
+        with self.reading():
+            return [list(d.field_names) for d in self.dataset.describe_indices()]
+
     def has_vector_index_files(self) -> bool:
         """Whether the table lists an ANN index (readable or not): then an exact scan may still work."""
         try:
-            return any(cfg["fields"] == ["vector"] for cfg in self.dataset.list_indices())
+            return ["vector"] in self.index_fields()
         except Exception:
             return False
 
@@ -466,6 +471,24 @@ class LanceStore:
             if (FTS_COLUMN,) not in indexed:
                 table.create_index(FTS_COLUMN, config=FTS(), replace=True)
             table.optimize()
+
+    def rebuild_fulltext_index(self) -> None:
+        """Build the full-text index afresh (for `ragcli doctor --repair`: a damaged one is replaced)."""
+        from lancedb.index import FTS
+
+        with self.writing():
+            self.table.create_index(FTS_COLUMN, config=FTS(), replace=True)
+
+    def rebuild_vector_index(self) -> None:
+        """Train the ANN index afresh on the table as it is."""
+        from lancedb.index import IvfHnswSq
+
+        rows = self.count()
+        with self.writing():
+            self.table.create_index(
+                "vector", config=IvfHnswSq(distance_type="cosine", num_partitions=_partitions(rows)), replace=True
+            )
+        self._write_meta({"ann_trained_rows": str(rows)})
 
     def ensure_vector_index(self, min_rows: int) -> bool:
         """Build the ANN index once the table has `min_rows` rows, and rebuild it once the table has
