@@ -7,6 +7,8 @@
 - query embeddings by (model, text) and chunk embeddings by (model, chunk hash).
 
 A cached answer is served only while none of the documents behind it changed since it was cached
-(store/journal.py). Degraded answers are never cached. A corrupt cache folder is moved aside with a
-warning and rebuilt: the worst a cache failure can cost is a miss.
+(store/journal.py). Degraded answers are never cached. A cache found damaged when opened is moved
+aside with a warning and rebuilt; one that cannot be written (full disk, read-only folder) is read
+without being written, never moved or emptied (ragcli/cache/disk.py): the worst a cache failure can
+cost is a miss, never another answer path.
 """

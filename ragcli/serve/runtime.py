@@ -290,12 +290,12 @@ class ServeRuntime:
 
     def _refresh(self) -> bool:
         from ragcli.store import get_store
-        from ragcli.store.journal import CorpusJournal
+        from ragcli.store.journal import journal_for
 
         with self._lock:
             settings = self.settings
             self._load_models()
-        generation = CorpusJournal(settings.journal_path).current()
+        generation = journal_for(settings).current()
         store = get_store(settings)
         if not store.exists():
             self._set_not_ready(f"there is no index at {store.uri} yet: run `ragcli ingest PATH`")
