@@ -4,8 +4,8 @@
 
 Indexes fixtures/docs into a scratch state directory, then answers `--questions` questions in this
 process through the engine and the answer cache (extractive provider, cache on), as `ragcli serve`
-does: one QueryEngine and one AnswerCache for the whole run. Every second question repeats an earlier
-one (an exact cache hit); the others are new (a miss: embedded, searched, answered, cached). RSS is read
+does: one QueryEngine and one AnswerCache for the whole run. Each odd-numbered question re-asks the
+text of question n // 2, which makes a quarter of all questions exact cache hits; the others are new (a miss: embedded, searched, answered, cached). RSS is read
 from /proc/self/statm; the figure is (RSS at the end − RSS after the warm-up) / questions after it.
 The issue's bound: ≤ 2 KB per question, 0 failures (docs/operations.md).
 """

@@ -4,7 +4,8 @@ of one small state. No cell exits 1; each exits with a code documented for its c
 and a fix when it fails, and ends as tests/fault_matrix.txt (the table in docs/operations.md) says. A
 fix that names a ragcli command is followed, in the same fault, and must work.
 
-The cells run three at a time in one session fixture (about 2–3 minutes on an idle 2-core machine);
+The cells run three at a time in one session fixture (212 processes of 0.3–2 s each; 10–15 minutes
+on a shared 2-core machine under load);
 the read-only and disk-full cells need root and `unshare -m` (see tests/faultkit.py).
 """
 
