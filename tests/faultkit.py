@@ -193,11 +193,12 @@ def _make_read_only(target: Path) -> None:
     _mount("-o", "remount,bind,ro", str(target))
 
 
-def _make_full(target: Path, whole: bool) -> None:
+def _make_full(target: Path, whole: bool) -> Path:
     """`target` (a folder) on a full tmpfs: its files copied there; its subfolders too with `whole`,
     else bound back from the normal disk, so that only this folder is full."""
-    staging = Path(f"/tmp/faultkit-{os.getpid()}")
-    staging.mkdir()
+    import tempfile
+
+    staging = Path(tempfile.mkdtemp(prefix="faultkit-"))
     used = sum(p.stat().st_size for p in (target.rglob("*") if whole else target.iterdir()) if p.is_file())
     _mount("-t", "tmpfs", "-o", f"size={used + 256 * 1024},mode=0700", "tmpfs", str(staging))
     for entry in target.iterdir():
@@ -210,6 +211,7 @@ def _make_full(target: Path, whole: bool) -> None:
             shutil.copy2(entry, staging / entry.name)
     _fill(staging)
     _mount("--rbind", str(staging), str(target))
+    return staging
 
 
 def wrap_main(argv: list[str]) -> None:
@@ -219,9 +221,15 @@ def wrap_main(argv: list[str]) -> None:
     target = Path(options[options.index("--target") + 1])
     if fault == "read-only":
         _make_read_only(target)
-    else:
-        _make_full(target if target.is_dir() else target.parent, "--whole" in options)
-    os.execvp(command[0], command)
+        os.execvp(command[0], command)
+    folder = target if target.is_dir() else target.parent
+    staging = _make_full(folder, "--whole" in options)
+    code = subprocess.run(command, check=False).returncode
+    # The mounts die with this namespace; the empty staging folder on /tmp is removed here.
+    subprocess.run(["umount", "-R", "-l", str(folder)], check=False, capture_output=True)
+    subprocess.run(["umount", "-R", "-l", str(staging)], check=False, capture_output=True)
+    staging.rmdir()
+    sys.exit(code if code >= 0 else 128 - code)
 
 
 # ----- running cells -------------------------------------------------------------------------------------

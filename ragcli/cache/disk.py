@@ -169,7 +169,7 @@ class SafeCache:
         self.delete(key)
         return default
 
-    def _write(self, what: str, call: Any, default: Any = None) -> Any:
+    def _write(self, call: Any, default: Any = None) -> Any:
         if not self.writable:
             return default
         try:
@@ -181,13 +181,13 @@ class SafeCache:
             return default
 
     def set(self, key: Any, value: Any, expire: float | None = None) -> bool:
-        return bool(self._write("set", lambda: self.inner.set(key, value, expire=expire), False))
+        return bool(self._write(lambda: self.inner.set(key, value, expire=expire), False))
 
     def delete(self, key: Any) -> None:
-        self._write("delete", lambda: self.inner.delete(key))
+        self._write(lambda: self.inner.delete(key))
 
     def incr(self, key: Any) -> int | None:
-        result = self._write("incr", lambda: self.inner.incr(key))
+        result = self._write(lambda: self.inner.incr(key))
         return None if result is None else int(result)
 
     @contextlib.contextmanager
