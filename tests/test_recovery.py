@@ -209,9 +209,10 @@ def test_state_is_private_under_umask_000_and_lax_state_is_tightened(tmp_path: P
     env.update(RAGCLI_HOME=str(home), RAGCLI_STORE__ANN_MIN_ROWS="20")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
+        # The umask is set by a shell: a preexec_fn would fork a process that runs threads.
         return subprocess.run(
-            [sys.executable, "-m", "ragcli", *args], env=env, cwd=REPO, capture_output=True, text=True,
-            timeout=300, preexec_fn=lambda: os.umask(0), check=False,
+            ["sh", "-c", 'umask 000 && exec "$@"', "sh", sys.executable, "-m", "ragcli", *args],
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
 
     for args in (("ingest", str(FIXTURES / "docs")), ("ask", QUESTION), ("ask", QUESTION), ("stats",)):
