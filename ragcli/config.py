@@ -46,6 +46,17 @@ class StoreConfig(_Section):
     ann_min_rows: int = Field(
         10_000, ge=1, description="Build an ANN vector index once the table has this many rows."
     )
+    storage_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Object storage options for an s3:// uri (LanceDB names: endpoint, region, allow_http, "
+        "…); AWS_ENDPOINT_URL, AWS_REGION and the AWS_* key pair are read from the environment.",
+    )
+    lease_seconds: float = Field(
+        60.0,
+        ge=1,
+        description="Object-store index: the writer lease lasts this long and is renewed at a third of it; "
+        "a killed writer's lease is taken over once it expires.",
+    )
     keep_versions: int = Field(1, ge=1, description="Table versions kept after an ingest for rollback (the newest N).")
     keep_versions_minutes: float = Field(
         1.0,
@@ -601,7 +612,7 @@ def _example_key(name: str, info: Any, section: str = "") -> list[str]:
     lines = [f"# {comment}"] if comment else []
     if default is None:
         lines.append(f"# {name} = …  (not set by default)")
-    elif isinstance(default, dict) and not default:
+    elif isinstance(default, dict) and not default and name == "prices":
         lines += [
             f'# [{section}.{name}."MODEL-NAME"]  (one table per model; none by default)',
             *(f"# {key} = {_toml_value(value)}" for key, value in ModelPrice.model_construct().model_dump().items()),

@@ -141,8 +141,12 @@ class LanceStore:
     times as much CPU (its generated namespace REST client alone is half of it), which is most of a
     cold `ragcli ask`. lancedb is imported only to write, and for remote URIs (s3://…)."""
 
-    def __init__(self, db: Any, uri: str, table_name: str) -> None:
+    def __init__(
+        self, db: Any, uri: str, table_name: str, storage_options: dict[str, str] | None = None
+    ) -> None:
         self._db = db
+        # Object-store options (ragcli/store/remote.py); None for a local index.
+        self.storage_options = storage_options or None
         self.uri = uri
         self.table_name = table_name
         self._table: Any = None
@@ -152,8 +156,10 @@ class LanceStore:
 
     # ----- opening -------------------------------------------------------------------------------
     @classmethod
-    def open(cls, uri: str, table_name: str = "chunks") -> LanceStore:
-        store = cls(None, uri, table_name)
+    def open(
+        cls, uri: str, table_name: str = "chunks", storage_options: dict[str, str] | None = None
+    ) -> LanceStore:
+        store = cls(None, uri, table_name, storage_options)
         if store._local is None:
             store.db  # noqa: B018  (a remote index: connect now, so a bad URI fails here)
         return store
@@ -164,7 +170,7 @@ class LanceStore:
             try:
                 import lancedb
 
-                self._db = lancedb.connect(self.uri)
+                self._db = lancedb.connect(self.uri, storage_options=self.storage_options)
             except Exception as exc:
                 raise StoreError(
                     f"Cannot open the index at {self.uri}: {exc}",
