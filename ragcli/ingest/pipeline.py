@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ragcli.cache.embeddings import EmbeddingCache
 from ragcli.errors import (
@@ -27,7 +27,6 @@ from ragcli.errors import (
     UsageError,
 )
 from ragcli.ingest.deadletter import DeadLetterFile
-from ragcli.ingest.lock import IngestLock
 from ragcli.models import Chunk, ParsedDocument, Section, chunk_id_for, doc_id_for, sha256_hex
 from ragcli.store.journal import CorpusJournal
 
@@ -147,6 +146,7 @@ class Ingestor:
         self._chunker: Chunker | None = None
         self.journal = CorpusJournal(settings.journal_path)
         self.embedding_cache = EmbeddingCache(settings)
+        self._lock: Any = None
 
     # Lazily built so that a run with nothing to do never loads the model.
     @property
@@ -192,7 +192,7 @@ class Ingestor:
         prune = self.config.ingest.prune if prune is None else prune
         started = time.perf_counter()
         report = IngestReport()
-        with contextlib.nullcontext() if locked else IngestLock(self.settings.lock_path):
+        with contextlib.nullcontext() if locked else self._writer_lock():
             dead = DeadLetterFile(self.settings.dead_letter_path)
             self._open_store()
             states = {s.source: s for s in self.store.document_states().values()}
@@ -225,6 +225,7 @@ class Ingestor:
             # never refreshed; the next run (even one with nothing to write) finishes that work.
             if report.changed or generation > self.store.refreshed_generation:
                 crash_point("before_refresh")
+                self._ensure_writer()
                 self.store.refresh_indexes()
                 if self.store.ensure_vector_index(self.config.store.ann_min_rows):
                     logger.info("Built an ANN vector index (%d rows)", self.store.count())
@@ -234,6 +235,17 @@ class Ingestor:
             report.generation = generation
         report.seconds = round(time.perf_counter() - started, 3)
         return report
+
+    def _writer_lock(self) -> Any:
+        from ragcli.ingest.lease import WriterLock
+
+        self._lock = WriterLock(self.settings)
+        return self._lock
+
+    def _ensure_writer(self) -> None:
+        """Before each commit: an object-store lease lost or run out stops the run (ingest/lease.py)."""
+        if self._lock is not None:
+            self._lock.ensure_held()
 
     def _cleanup_versions(self) -> None:
         """Drop superseded table versions so the index does not keep a second copy of its data; a
@@ -445,6 +457,7 @@ class Ingestor:
         crash_point("after_embed")
         all_chunks = [c for item in pending for c in item.chunks]
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.embedder_dimension()), "float32")
+        self._ensure_writer()
         self.journal.record((item.doc_id for item in pending), _content_words(all_chunks))
         self.store.replace_documents(all_chunks, matrix, [item.doc_id for item in pending])
         crash_point("after_write")
@@ -555,6 +568,7 @@ class Ingestor:
         if not gone:
             return
         crash_point("before_prune")
+        self._ensure_writer()
         self.journal.record(states[s].doc_id for s in gone)
         self.store.delete_documents([states[s].doc_id for s in gone])
         for source in gone:
