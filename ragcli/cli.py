@@ -331,11 +331,15 @@ def main_callback(
         "ragcli ingest ~/docs",
         "ragcli ingest handbook.pdf notes/ --strategy semantic",
         "ragcli ingest ~/docs --no-prune --json",
+        "AWS_ENDPOINT_URL=http://127.0.0.1:9000 ragcli ingest s3://team-docs/manuals/",
     ]
 )
 @_handle_errors
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files or folders to ingest.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(metavar="PATH", help="Files or folders to ingest, or s3://bucket/prefix/ on object storage."),
+    ],
     json_output: JsonOpt = False,
     prune: Annotated[
         bool | None,
@@ -370,7 +374,10 @@ def ingest(
             "embedding.batch_size": batch_size,
         }
     )
-    return service.run_ingest(settings, paths, prune=prune, force_prune=force_prune, json_output=json_output)
+    from ragcli.store.remote import is_object_url
+
+    targets = [p if is_object_url(p) else Path(p) for p in paths]
+    return service.run_ingest(settings, targets, prune=prune, force_prune=force_prune, json_output=json_output)
 
 
 @app.command(

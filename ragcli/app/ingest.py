@@ -21,7 +21,7 @@ logger = logging.getLogger("ragcli")
 
 def run_ingest(
     settings: Settings,
-    paths: Sequence[Path],
+    paths: Sequence[Path | str],
     *,
     prune: bool | None,
     force_prune: bool,
@@ -155,7 +155,10 @@ def dlq_retry(settings: Settings, *, json_output: bool) -> int:
         else:
             stdout.print("Nothing to retry: the dead letter file is empty.")
         return EXIT_OK
-    paths = [Path(s) for s in entries if Path(s).exists()]
+    from ragcli.store.remote import is_object_url
+
+    paths: list[Path | str] = [s if is_object_url(s) else Path(s) for s in entries]
+    paths = [p for p in paths if isinstance(p, str) or p.exists()]
     return run_ingest(
         settings,
         paths,

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ragcli.chunking import Chunker
     from ragcli.config import Settings
     from ragcli.embedding import Embedder
+    from ragcli.loaders.objects import ObjectCatalog, RemoteObject
     from ragcli.store.lance import DocState, LanceStore
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,10 @@ class Ingestor:
         self.journal = CorpusJournal(settings.journal_path)
         self.embedding_cache = EmbeddingCache(settings)
         self._lock: Any = None
+        self._object_fs: Any = None
+        self._objects: ObjectCatalog | None = None
+        # URL of each object-store root listed in this run -> the object URLs the listing returned.
+        self._listed: dict[str, set[str]] = {}
 
     # Lazily built so that a run with nothing to do never loads the model.
     @property
@@ -177,7 +182,7 @@ class Ingestor:
     # ----- the run -------------------------------------------------------------------------------
     def run(
         self,
-        paths: Sequence[Path],
+        paths: Sequence[Path | str],
         *,
         prune: bool | None = None,
         force_prune: bool = False,
@@ -185,9 +190,10 @@ class Ingestor:
         only_sources: set[str] | None = None,
         locked: bool = False,
     ) -> IngestReport:
-        """Ingest `paths`. `locked=True` means the caller already holds the writer lock."""
+        """Ingest `paths` (local paths, or s3:// URLs as strings: loaders/objects.py). `locked=True` means
+        the caller already holds the writer lock."""
         for path in paths:
-            if not path.exists():
+            if isinstance(path, Path) and not path.exists():
                 raise UsageError(f"{path} does not exist.", hint="Give an existing file or folder.")
         prune = self.config.ingest.prune if prune is None else prune
         started = time.perf_counter()
@@ -201,11 +207,11 @@ class Ingestor:
             seen: set[str] = set()
             attachments_of = _attachment_sources(states)
             pending: list[_Pending] = []
-            for path in files:
-                source = str(path)
+            for entry in files:
+                source = str(entry)
                 seen.add(source)
                 report.scanned += 1
-                item = self._prepare(path, states.get(source), dead, report, retry_failed)
+                item = self._prepare(entry, states.get(source), dead, report, retry_failed)
                 if item is None:
                     seen.update(attachments_of.get(source, ()))  # unchanged or failed: keep what is indexed
                     continue
@@ -276,11 +282,16 @@ class Ingestor:
                 hint=exc.hint or "Check that the embedding service is running, then run the ingest again.",
             ) from exc
 
-    def _collect(self, paths: Sequence[Path], only: set[str] | None) -> list[Path]:
+    def _collect(self, paths: Sequence[Path | str], only: set[str] | None) -> list[Path | RemoteObject]:
         from ragcli.loaders.walk import iter_files
 
-        files: dict[str, Path] = {}
+        files: dict[str, Path | RemoteObject] = {}
         for root in paths:
+            if isinstance(root, str):
+                for obj in self._list_objects(root):
+                    if only is None or obj.url in only:
+                        files.setdefault(obj.url, obj)
+                continue
             for path in iter_files(root, self.config.ingest.include, self.config.ingest.exclude):
                 resolved = path.resolve()
                 if only is None or str(resolved) in only:
@@ -289,7 +300,7 @@ class Ingestor:
 
     def _prepare(
         self,
-        path: Path,
+        item: Path | RemoteObject,
         state: DocState | None,
         dead: DeadLetterFile,
         report: IngestReport,
@@ -298,15 +309,24 @@ class Ingestor:
         """Read, hash, parse and chunk one file; None when there is nothing to write for it."""
         from ragcli.loaders import get_loader
 
-        source = str(path)
+        source = str(item)
+        remote: RemoteObject | None = None
+        if isinstance(item, Path):
+            path = item
+        else:
+            remote, path = item, item.loader_path
         loader = get_loader(path, self.config.ingest.ocr)
         if loader is None:
             self._unsupported(path, report)
             return None
         content_hash: str | None = None
+        data: bytes | None
         try:
-            data, mtime = self._read(path)
-            content_hash = sha256_hex(data)
+            if remote is not None:
+                data, mtime, content_hash = self._read_object(remote)
+            else:
+                data, mtime = self._read(path)
+                content_hash = sha256_hex(data)
             if state is not None and state.doc_hash == content_hash:
                 report.skipped_unchanged += 1
                 dead.resolve(source)
@@ -319,6 +339,9 @@ class Ingestor:
                     report.skipped_failed += 1
                     self.observer.file_done(source, "skipped-failed")
                     return None
+            if data is None:  # an object known from its listing, changed in the index: download it now
+                assert remote is not None
+                data, content_hash = self._download(remote)
             parsed = self._parse(loader, path, data)
             doc_id = doc_id_for(source)
             chunks = self._chunk(parsed, doc_id, source, content_hash, mtime)
@@ -373,6 +396,47 @@ class Ingestor:
                 hint="Raise [ingest] max_file_mb to index it.",
             )
         return path.read_bytes(), stat.st_mtime
+
+    def _list_objects(self, url: str) -> list[RemoteObject]:
+        from ragcli.loaders.objects import list_objects
+
+        if self._object_fs is None:
+            from ragcli.store.remote import filesystem
+
+            self._object_fs = filesystem(self.settings)
+        objects = list_objects(self._object_fs, url, self.config.ingest.include, self.config.ingest.exclude)
+        self._listed[url] = {obj.url for obj in objects}
+        return objects
+
+    def _read_object(self, obj: RemoteObject) -> tuple[bytes | None, float, str]:
+        """(bytes, mtime, content hash); bytes None when the listing shows the object unchanged since it
+        was last read (its hash comes from the object catalog, nothing is downloaded)."""
+        limit = self.config.ingest.max_file_mb * 1024 * 1024
+        if obj.size > limit:
+            raise PermanentError(
+                f"object is {obj.size / 1e6:.1f} MB, over the {self.config.ingest.max_file_mb:g} MB limit",
+                stage="read",
+                hint="Raise [ingest] max_file_mb to index it.",
+            )
+        known = self.objects.known_hash(obj)
+        if known is not None:
+            return None, obj.mtime, known
+        data, content_hash = self._download(obj)
+        return data, obj.mtime, content_hash
+
+    def _download(self, obj: RemoteObject) -> tuple[bytes, str]:
+        data = obj.read()
+        content_hash = sha256_hex(data)
+        self.objects.remember(obj, content_hash)
+        return data, content_hash
+
+    @property
+    def objects(self) -> ObjectCatalog:
+        if self._objects is None:
+            from ragcli.loaders.objects import ObjectCatalog
+
+            self._objects = ObjectCatalog(self.settings.home / "objects.sqlite3")
+        return self._objects
 
     def _parse(self, loader: object, path: Path, data: bytes) -> ParsedDocument:
         parsed: ParsedDocument = loader.load(path, data)  # type: ignore[attr-defined]
@@ -540,7 +604,7 @@ class Ingestor:
     # ----- pruning -------------------------------------------------------------------------------
     def _prune(
         self,
-        roots: Sequence[Path],
+        roots: Sequence[Path | str],
         states: dict[str, DocState],
         seen: set[str],
         dead: DeadLetterFile,
@@ -549,9 +613,12 @@ class Ingestor:
     ) -> None:
         gone: list[str] = []
         for root in roots:
-            if not root.is_dir():
+            if isinstance(root, str):
+                prefix = root.rstrip("/") + "/"
+            elif not root.is_dir():
                 continue
-            prefix = str(root.resolve()).rstrip("/") + "/"
+            else:
+                prefix = str(root.resolve()).rstrip("/") + "/"
             under = [s for s in states if s.startswith(prefix)]
             missing = [s for s in under if s not in seen]
             if under and len(missing) == len(under) and not force:
@@ -574,12 +641,23 @@ class Ingestor:
         for source in gone:
             dead.resolve(source)
             self.observer.file_done(source, "removed")
+        if self._listed:
+            self.objects.forget(gone)
         report.removed += len(gone)
 
     def _forget_vanished_failures(self, dead: DeadLetterFile) -> None:
         for source in list(dead.entries):
-            if not Path(source).exists():
+            if "://" in source:
+                if self._object_vanished(source):
+                    dead.resolve(source)
+            elif not Path(source).exists():
                 dead.resolve(source)
+
+    def _object_vanished(self, source: str) -> bool:
+        """Only a listing made in this run can tell that an object is gone."""
+        return any(
+            source.startswith(root.rstrip("/") + "/") and source not in listed for root, listed in self._listed.items()
+        )
 
 
 def _attachment_sources(states: dict[str, DocState]) -> dict[str, list[str]]:
