@@ -217,6 +217,12 @@ class CacheConfig(_Section):
     ttl_hours: float = Field(168.0, gt=0, description="Cached answers expire after this long.")
     size_limit_mb: int = Field(512, ge=1, description="Per cache; least recently used entries go first.")
     embeddings: bool = Field(True, description="Cache query and chunk embeddings by (model, text hash).")
+    backend: Literal["disk", "redis"] = Field(
+        "disk",
+        description="Where the caches and the corpus journal live: the state directory, or Redis shared by "
+        "several machines (the redis extra).",
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="redis backend: redis://host:port/db.")
 
 
 class TelemetryConfig(_Section):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ragcli.cache.embeddings import EmbeddingCache
+from ragcli.cache.factory import open_journal
 from ragcli.errors import (
     DocumentError,
     ModelError,
@@ -28,7 +29,6 @@ from ragcli.errors import (
 )
 from ragcli.ingest.deadletter import DeadLetterFile
 from ragcli.models import Chunk, ParsedDocument, Section, chunk_id_for, doc_id_for, sha256_hex
-from ragcli.store.journal import CorpusJournal
 
 if TYPE_CHECKING:
     import numpy as np
@@ -145,7 +145,7 @@ class Ingestor:
         self._store = store
         self.observer: IngestObserver = observer or _NullObserver()
         self._chunker: Chunker | None = None
-        self.journal = CorpusJournal(settings.journal_path)
+        self.journal = open_journal(settings)
         self.embedding_cache = EmbeddingCache(settings)
         self._lock: Any = None
         self._object_fs: Any = None

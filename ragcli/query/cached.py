@@ -49,10 +49,15 @@ def ask_with_cache(
     cache = (answer_cache or AnswerCache(settings)) if use_cache and config.cache.enabled else None
 
     if cache is not None:
-        hit = _safe_cache_call(lambda: cache.get_exact(question, scope))
+        opened = cache
+        hit = _safe_cache_call(lambda: opened.get_exact(question, scope))
         if hit is not None:
             return _served_from_cache(hit, question, started), engine
-        generation = cache.generation()  # read before searching, so a concurrent ingest makes it stale
+        # Read before searching, so a concurrent ingest makes it stale; a journal that cannot be read
+        # (a shared one on a Redis that is down) means this answer is not cached.
+        generation = _safe_cache_call(cache.generation)
+        if generation is None:
+            cache = None
     engine = engine or QueryEngine(settings)
     engine.prefetch()
     vector = None

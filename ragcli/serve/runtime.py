@@ -289,13 +289,13 @@ class ServeRuntime:
             return self._refresh()
 
     def _refresh(self) -> bool:
+        from ragcli.cache.factory import open_journal
         from ragcli.store import get_store
-        from ragcli.store.journal import CorpusJournal
 
         with self._lock:
             settings = self.settings
             self._load_models()
-        generation = CorpusJournal(settings.journal_path).current()
+        generation = open_journal(settings).current()
         store = get_store(settings)
         if not store.exists():
             self._set_not_ready(f"there is no index at {store.uri} yet: run `ragcli ingest PATH`")
