@@ -603,6 +603,7 @@ def cache_clear(
         "ragcli stats --since 7d --json",
         "ragcli stats --report weekly.md",
         "ragcli stats --check || notify-team",
+        "ragcli stats --from /srv/web1/.ragcli --from /srv/web2/.ragcli",
     ]
 )
 @_handle_errors
@@ -617,12 +618,23 @@ def stats(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 6 when a limit in the thresholds section of the config is breached.")
     ] = False,
+    from_dirs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--from",
+            metavar="DIR",
+            help="Merge the event logs of these state directories (or events.sqlite3 files), one per "
+            "machine, instead of the local log; repeatable.",
+        ),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> int:
-    """Latency percentiles, cache hit rate, failures, staleness and cost from the local event log."""
+    """Latency percentiles, cache hit rate, failures, staleness and cost from the local event log (or several machines' logs)."""
     from ragcli import app as service
 
-    return service.run_stats(_settings(), since=since, json_output=json_output, report=report, check=check)
+    return service.run_stats(
+        _settings(), since=since, json_output=json_output, report=report, check=check, sources=from_dirs
+    )
 
 
 @history_app.callback()
