@@ -332,6 +332,7 @@ def main_callback(
         "ragcli ingest handbook.pdf notes/ --strategy semantic",
         "ragcli ingest ~/docs --no-prune --json",
         "AWS_ENDPOINT_URL=http://127.0.0.1:9000 ragcli ingest s3://team-docs/manuals/",
+        "ragcli ingest ~/docs --engine ray --address ray://head:10001",
     ]
 )
 @_handle_errors
@@ -359,6 +360,18 @@ def ingest(
     chunk_size: Annotated[int | None, typer.Option(help="Chunk size in tokens.")] = None,
     chunk_overlap: Annotated[int | None, typer.Option(help="Chunk overlap in tokens.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Embedding batch size.")] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="local (this process) or ray (parse, chunk and embed on a Ray cluster).",
+            show_default="ingest.engine = local",
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(metavar="ADDR", help="--engine ray: the cluster (ray://host:10001); unset: a local Ray."),
+    ] = None,
 ) -> int:
     """Index files and folders; unchanged files are skipped, changed ones replaced, removed ones pruned.
 
@@ -372,7 +385,10 @@ def ingest(
             "chunking.chunk_size": chunk_size,
             "chunking.chunk_overlap": chunk_overlap,
             "embedding.batch_size": batch_size,
-        }
+            "ingest.engine": engine,
+            "ingest.ray_address": address,
+        },
+        {"ingest.ray_address": "--address"},
     )
     from ragcli.store.remote import is_object_url
 

@@ -76,6 +76,15 @@ class IngestConfig(_Section):
     ocr: Literal["auto", "off", "force"] = Field(
         "auto", description="OCR scanned PDF pages and images: auto (pages without text), off, force (all)."
     )
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="local: this process; ray: parse, chunk and embed on a Ray cluster (the ray extra), "
+        "committing from this process.",
+    )
+    ray_address: str | None = Field(
+        None, description="ray engine: the cluster (ray://host:10001 or host:port); unset: a local Ray."
+    )
+    ray_workers: int = Field(0, ge=0, description="ray engine: embedding workers; 0 = one per cluster CPU.")
 
 
 class ChunkingConfig(_Section):

@@ -32,6 +32,8 @@ def run_ingest(
     from ragcli.ingest.pipeline import Ingestor
     from ragcli.telemetry.facade import Telemetry
 
+    if settings.config.ingest.engine == "ray":
+        from ragcli.ingest.ray_engine import RayIngestor as Ingestor
     with observer_for(json_output) as observer:
         report = Ingestor(settings, observer=observer).run(
             paths, prune=prune, force_prune=force_prune, retry_failed=retry_failed, only_sources=only_sources

@@ -126,6 +126,8 @@ class _Pending:
     # An e-mail's attachments, indexed as documents of their own (source "<message>#attachment/<name>").
     attachments: list[_Pending] = field(default_factory=list)
     is_attachment: bool = False
+    # The Ray engine: (loader path, bytes, mtime) to parse on a worker; chunks are empty until then.
+    work: tuple[Path, bytes, float] | None = None
 
 
 class Ingestor:
@@ -148,6 +150,8 @@ class Ingestor:
         self.journal = open_journal(settings)
         self.embedding_cache = EmbeddingCache(settings)
         self._lock: Any = None
+        # Sources found only when a batch is processed (the Ray engine's attachments), kept from pruning.
+        self._seen_late: set[str] = set()
         self._object_fs: Any = None
         self._objects: ObjectCatalog | None = None
         # URL of each object-store root listed in this run -> the object URLs the listing returned.
@@ -223,7 +227,7 @@ class Ingestor:
                     pending = []
             self._flush(pending, dead, report)
             if prune:
-                self._prune(paths, states, seen, dead, report, force_prune)
+                self._prune(paths, states, seen | self._seen_late, dead, report, force_prune)
             self._forget_vanished_failures(dead)
             dead.save()
             generation = self.journal.current()
@@ -342,13 +346,7 @@ class Ingestor:
             if data is None:  # an object known from its listing, changed in the index: download it now
                 assert remote is not None
                 data, content_hash = self._download(remote)
-            parsed = self._parse(loader, path, data)
-            doc_id = doc_id_for(source)
-            chunks = self._chunk(parsed, doc_id, source, content_hash, mtime)
-            if not chunks:
-                raise PermanentError("no text to index after chunking", stage="chunk")
-            self.observer.chunks_found(len(chunks))
-            attachments = self._attachments(parsed, source, content_hash, mtime, state is not None)
+            return self._build(loader, path, data, source, content_hash, mtime, is_update=state is not None)
         except UnsupportedError as exc:  # the reader is an extra that is not installed
             self._unsupported(path, report, exc.message)
             return None
@@ -363,7 +361,19 @@ class Ingestor:
             logger.debug("Unexpected error on %s", source, exc_info=True)
             self._fail(source, exc, "load", content_hash, False, dead, report)
             return None
-        return _Pending(doc_id, source, content_hash, chunks, is_update=state is not None, attachments=attachments)
+
+    def _build(
+        self, loader: object, path: Path, data: bytes, source: str, content_hash: str, mtime: float, *, is_update: bool
+    ) -> _Pending:
+        """Parse and chunk one document and its attachments (the Ray engine does this on its workers)."""
+        parsed = self._parse(loader, path, data)
+        doc_id = doc_id_for(source)
+        chunks = self._chunk(parsed, doc_id, source, content_hash, mtime)
+        if not chunks:
+            raise PermanentError("no text to index after chunking", stage="chunk")
+        self.observer.chunks_found(len(chunks))
+        attachments = self._attachments(parsed, source, content_hash, mtime, is_update)
+        return _Pending(doc_id, source, content_hash, chunks, is_update=is_update, attachments=attachments)
 
     def _unsupported(self, path: Path, report: IngestReport, why: str | None = None) -> None:
         report.unsupported += 1
@@ -508,7 +518,6 @@ class Ingestor:
     def _flush(self, pending: list[_Pending], dead: DeadLetterFile, report: IngestReport) -> None:
         if not pending:
             return
-        import numpy as np
 
         try:
             vectors = self._vectors_for(pending, report)
@@ -518,6 +527,14 @@ class Ingestor:
             for item in pending:
                 self._fail(item.source, exc, "embed", item.content_hash, exc.retryable, dead, report)
             return
+        self._commit(pending, vectors, dead, report)
+
+    def _commit(
+        self, pending: list[_Pending], vectors: list[np.ndarray], dead: DeadLetterFile, report: IngestReport
+    ) -> None:
+        """Write embedded documents: journal first, then one index commit (see store/journal.py)."""
+        import numpy as np
+
         crash_point("after_embed")
         all_chunks = [c for item in pending for c in item.chunks]
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.embedder_dimension()), "float32")
