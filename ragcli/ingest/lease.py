@@ -26,7 +26,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ragcli.errors import LockHeldError
+from ragcli.errors import LockHeldError, StoreError
 
 if TYPE_CHECKING:
     from ragcli.config import Settings
@@ -112,6 +112,18 @@ class ObjectLease:
 
     # ----- acquire, renew, release ------------------------------------------------------------------------
     def acquire(self) -> None:
+        try:
+            self._acquire()
+        except LockHeldError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"Cannot take the writer lease s3://{self.path}: {exc}",
+                hint="Check the object store's endpoint and credentials (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, "
+                "[store] storage_options) and that the bucket exists.",
+            ) from exc
+
+    def _acquire(self) -> None:
         for _ in range(_CONTENDED_TRIES):
             now = time.time()
             found = self._read()

@@ -60,12 +60,17 @@ def _scheme(url: str) -> str:
 def list_objects(fs: Any, url: str, include: list[str], exclude: list[str]) -> list[RemoteObject]:
     """The objects under `url` (a prefix, or one object) that the globs select, sorted by key."""
     path = _fs_path(url).rstrip("/")
-    bucket = path.split("/", 1)[0]
-    if not fs.exists(bucket):
-        raise UsageError(f"The bucket of {url} does not exist or cannot be read.", hint="Check the URL and the credentials.")
-    if fs.isfile(path):
-        return [_remote(fs, url.rstrip("/"), fs.info(path))]
-    found = fs.find(path, detail=True)
+    hint = "Check the URL, the endpoint and the credentials (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, …)."
+    try:
+        if not fs.exists(path.split("/", 1)[0]):
+            raise UsageError(f"The bucket of {url} does not exist or cannot be read.", hint=hint)
+        if fs.isfile(path):
+            return [_remote(fs, url.rstrip("/"), fs.info(path))]
+        found = fs.find(path, detail=True)
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"Cannot list {url}: {exc}", hint=hint) from exc
     objects = []
     for name, info in sorted(found.items()):
         relative = name[len(path) + 1 :]

@@ -151,6 +151,7 @@ class LanceStore:
         self.table_name = table_name
         self._table: Any = None
         self._dataset: Any = None
+        self._dataset_version: int | None = None
         self._meta_cache: dict[str, str] | None = None
         self._local = _local_dir(uri)
 
@@ -212,7 +213,15 @@ class LanceStore:
     def dataset(self) -> Any:
         """The chunks as a pylance dataset: the writer's current version once this store has written,
         else the version current when it was first read (as a lancedb table would be)."""
-        if self._table is not None or self._local is None:
+        if self._local is None:
+            # A remote dataset opened per query would re-read its manifest and its index files from
+            # the object store every time (7x the local p50 in benchmarks/object_store.py): keep one
+            # per table version.
+            version = self.table.version
+            if self._dataset is None or self._dataset_version != version:
+                self._dataset, self._dataset_version = self.table.to_lance(), version
+            return self._dataset
+        if self._table is not None:
             return self.table.to_lance()
         if self._dataset is None:
             self._dataset = self._open_dataset(self.table_name)
