@@ -29,10 +29,13 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[str]:
     ray = pytest.importorskip("ray")
-    ray.init(
-        num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
-        logging_level="WARNING",
-    )
+    from ragcli.ingest.ray_engine import quiet_fork_warning
+
+    with quiet_fork_warning():
+        ray.init(
+            num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
+            logging_level="WARNING",
+        )
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
@@ -85,6 +88,28 @@ def test_cli_ingest_with_the_ray_engine_on_an_existing_cluster(ray_cluster: str,
     summary = json.loads(result.stdout)
     assert summary["added"] == len(list(docs_tree.iterdir())) and summary["failed"] == 0
     assert summary["chunks_embedded"] > 0
+
+
+def test_a_ray_ingest_killed_after_a_commit_is_finished_by_the_next_run(
+    ray_cluster: str, docs_tree: Path, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGCLI_")}
+    env.update(RAGCLI_HOME=str(tmp_path / "state"), RAGCLI_INGEST__WRITE_BATCH_DOCS="2")
+    command = [sys.executable, "-m", "ragcli", "ingest", str(docs_tree), "--engine", "ray", "--address", ray_cluster]
+    crashed = subprocess.run(
+        [*command], env=env | {"RAGCLI_TEST_CRASH_AT": "after_write:2"}, cwd=REPO, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert crashed.returncode == -9, crashed.stderr
+    partial = make_settings(tmp_path / "state")
+    assert 0 < len({row[0] for row in index_state(partial)}) < len(list(docs_tree.iterdir()))
+    rerun = subprocess.run([*command, "--json"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert summary["skipped_unchanged"] == 4 and summary["added"] == len(list(docs_tree.iterdir())) - 4
+    local = make_settings(tmp_path / "local")
+    Ingestor(local).run([docs_tree])
+    assert index_state(partial) == index_state(local)
 
 
 def test_an_unreachable_cluster_is_a_usage_error(tmp_path: Path, docs_tree: Path) -> None:

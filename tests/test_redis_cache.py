@@ -5,12 +5,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from ragcli.cache.factory import open_journal
+from ragcli.cli import app
 from ragcli.config import Settings, load_settings
 from ragcli.ingest.pipeline import Ingestor
 from ragcli.query import AskOptions, QueryEngine, ask_with_cache
@@ -66,7 +69,7 @@ def write(root: Path, docs: dict[str, str]) -> Path:
 
 
 def test_an_answer_cached_on_one_machine_is_served_on_another_until_an_ingest_anywhere_changes_it(
-    shared: tuple[str, str], tmp_path: Path, embedder: CountingEmbedder
+    shared: tuple[str, str], tmp_path: Path, embedder: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     index, redis_url = shared
     a, b = machine(tmp_path / "a", index, redis_url), machine(tmp_path / "b", index, redis_url)
@@ -89,6 +92,18 @@ def test_an_answer_cached_on_one_machine_is_served_on_another_until_an_ingest_an
     fresh = ask(a, embedder, QUESTION, k=1)
     assert fresh["cache"] is None and "5,000" in fresh["answer"]
     assert ask(b, embedder, QUESTION, k=1)["cache"] == "exact"
+
+    # `cache stats` on a third machine, with no cache folder of its own, reads the shared counters.
+    for name, value in {"RAGCLI_HOME": str(tmp_path / "c"), "RAGCLI_STORE__URI": index,
+                        "RAGCLI_CACHE__BACKEND": "redis", "RAGCLI_CACHE__REDIS_URL": redis_url}.items():
+        monkeypatch.setenv(name, value)
+    stats = CliRunner().invoke(app, ["cache", "stats", "--json"])
+    assert stats.exit_code == 0, stats.output
+    counts = json.loads(stats.stdout)
+    # One answer (the stale one was replaced); hits: B exact, A exact, B exact after the change; B semantic.
+    assert counts["answers"]["entries"] == 1 and counts["answers"]["exact_hits"] == 3
+    assert counts["answers"]["semantic_hits"] == 1
+    assert counts["embeddings"]["chunk_entries"] > 0 and counts["directory"] == redis_url
 
 
 def test_chunk_embeddings_computed_on_one_machine_are_reused_by_another(

@@ -18,8 +18,10 @@ reuse vectors of a changed document) and the cache, with the same environment (A
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +30,7 @@ from ragcli.errors import ConfigError, DocumentError, PermanentError, TransientE
 from ragcli.ingest.pipeline import Ingestor, IngestReport, _Pending
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     import numpy as np
 
@@ -178,6 +180,15 @@ class RayIngestor(Ingestor):
         self._actors, self._pool = [], None
 
 
+@contextlib.contextmanager
+def quiet_fork_warning() -> Iterator[None]:
+    """Ray starts its processes with fork + exec, which lance (once imported) warns about as if the child
+    went on running Python; it does not."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="lance is not fork-safe")
+        yield
+
+
 def _check_reachable(address: str) -> None:
     """ray.init retries an address that does not answer for minutes; a closed port is said at once."""
     import socket
@@ -211,7 +222,8 @@ def _init_ray(address: str | None) -> Any:
     else:
         options |= {"num_cpus": os.cpu_count() or 1, "_node_ip_address": "127.0.0.1"}
     try:
-        ray.init(**options)
+        with quiet_fork_warning():
+            ray.init(**options)
     except Exception as exc:
         raise ConfigError(
             f"Cannot reach the Ray cluster at {address or 'a new local instance'}: {exc}",
