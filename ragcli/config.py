@@ -632,6 +632,8 @@ def _example_key(name: str, info: Any, section: str = "") -> list[str]:
             f'# [{section}.{name}."MODEL-NAME"]  (one table per model; none by default)',
             *(f"# {key} = {_toml_value(value)}" for key, value in ModelPrice.model_construct().model_dump().items()),
         ]
+    elif isinstance(default, dict) and not default:
+        lines.append(f"# [{section}.{name}]  (a table of strings; none by default)")
     else:
         lines.append(f"{name} = {_toml_value(default)}")
     return lines
