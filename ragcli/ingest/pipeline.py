@@ -226,6 +226,7 @@ class Ingestor:
                     self._flush(pending, dead, report)
                     pending = []
             self._flush(pending, dead, report)
+            self._finish_writes(dead, report)
             if prune:
                 self._prune(paths, states, seen | self._seen_late, dead, report, force_prune)
             self._forget_vanished_failures(dead)
@@ -528,6 +529,9 @@ class Ingestor:
                 self._fail(item.source, exc, "embed", item.content_hash, exc.retryable, dead, report)
             return
         self._commit(pending, vectors, dead, report)
+
+    def _finish_writes(self, dead: DeadLetterFile, report: IngestReport) -> None:
+        """Commit what is still in flight before pruning (the Ray engine keeps one batch in flight)."""
 
     def _commit(
         self, pending: list[_Pending], vectors: list[np.ndarray], dead: DeadLetterFile, report: IngestReport

@@ -9,7 +9,8 @@ What runs where:
   `[cache] backend = "redis"`);
 - the driver commits every batch through the same code as a local run (journal first, one index commit,
   dead letters, crash points), under the same writer lock or lease. So a run killed anywhere leaves
-  the same states as a local run, and reruns skip what was committed.
+  the same states as a local run, and reruns skip what was committed. One batch is in flight on the
+  workers while the driver commits the one before it, so the serial commit overlaps the parallel work.
 A document whose task fails (a parse error, a worker that died) is a dead letter, as locally.
 
 The driver sends the bytes, so workers need no access to the documents; they do need the index (to
@@ -87,11 +88,13 @@ class RayIngestor(Ingestor):
         super().__init__(settings, **kwargs)
         self._pool: Any = None
         self._actors: list[Any] = []
+        self._in_flight: list[list[_Pending]] = []
 
     def run(self, paths: Sequence[Path | str], **kwargs: Any) -> IngestReport:
         try:
             return super().run(paths, **kwargs)
         finally:
+            self._in_flight = []
             self._stop_workers()
 
     # ----- the driver defers parsing to the workers ------------------------------------------------------
@@ -103,11 +106,22 @@ class RayIngestor(Ingestor):
         return _Pending(doc_id_for(source), source, content_hash, [], is_update=is_update, work=(path, data, mtime))
 
     def _flush(self, pending: list[_Pending], dead: DeadLetterFile, report: IngestReport) -> None:
-        if not pending:
-            return
+        """Queue this batch on the workers, then commit the one before it: the workers go on with this
+        batch while the driver commits (the commit is the serial part of a distributed ingest)."""
+        if pending:
+            self._submit(pending)
+            self._in_flight.append(pending)
+        while len(self._in_flight) > 1:
+            self._write_batch(self._in_flight.pop(0), dead, report)
+
+    def _finish_writes(self, dead: DeadLetterFile, report: IngestReport) -> None:
+        while self._in_flight:
+            self._write_batch(self._in_flight.pop(0), dead, report)
+
+    def _write_batch(self, pending: list[_Pending], dead: DeadLetterFile, report: IngestReport) -> None:
         done: list[_Pending] = []
         vectors: list[np.ndarray] = []
-        for item, outcome in zip(pending, self._process(pending), strict=True):
+        for item, outcome in zip(pending, self._results(len(pending)), strict=True):
             if isinstance(outcome, BaseException):  # the worker died or Ray failed: may work next time
                 error = TransientError(f"the Ray task failed: {outcome}", stage="embed")
                 self._fail(item.source, error, "embed", item.content_hash, True, dead, report)
@@ -138,7 +152,7 @@ class RayIngestor(Ingestor):
         self._fail(item.source, exc, stage, item.content_hash, retryable, dead, report)
 
     # ----- Ray ---------------------------------------------------------------------------------------------
-    def _process(self, pending: list[_Pending]) -> list[_Outcome | BaseException]:
+    def _submit(self, pending: list[_Pending]) -> None:
         pool = self._workers()
         for item in pending:
             assert item.work is not None
@@ -147,14 +161,16 @@ class RayIngestor(Ingestor):
                 lambda actor, job: actor.process.remote(*job),
                 (item.source, path, data, item.content_hash, mtime, item.is_update),
             )
+            item.work = (path, b"", mtime)  # the bytes travel with the task; the driver lets them go
+
+    def _results(self, count: int) -> list[_Outcome | BaseException]:
+        """The next `count` outcomes, in submission order."""
         results: list[_Outcome | BaseException] = []
-        while pool.has_next():
+        for _ in range(count):
             try:
-                results.append(pool.get_next())  # in submission order
+                results.append(self._pool.get_next())
             except Exception as exc:
                 results.append(exc)
-        for item in pending:
-            item.work = None  # the bytes are not needed any more
         return results
 
     def _workers(self) -> Any:
