@@ -27,8 +27,9 @@ from ragcli.config import load_settings  # noqa: E402
 from ragcli.ingest.pipeline import Ingestor  # noqa: E402
 
 
-def run(engine: str, files: list[Path], home: Path) -> dict[str, float]:
-    settings = load_settings(env={"RAGCLI_HOME": str(home), "RAGCLI_INGEST__ENGINE": engine})
+def run(engine: str, files: list[Path], home: Path, threads: int = 0) -> dict[str, float]:
+    env = {"RAGCLI_HOME": str(home), "RAGCLI_INGEST__ENGINE": engine, "RAGCLI_EMBEDDING__THREADS": str(threads)}
+    settings = load_settings(env=env)
     if engine == "ray":
         from ragcli.ingest.ray_engine import RayIngestor
 
@@ -53,12 +54,19 @@ def main() -> None:
     parser.add_argument("corpus", nargs="?", default=str(REPO.parent / "shared/corpora/postgresql-15-docs"))
     parser.add_argument("--files", type=int, default=240)
     parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--ray-first", action="store_true", help="run Ray first (the order check)")
+    parser.add_argument("--single-only", action="store_true", help="only the single process (a control run)")
+    parser.add_argument("--threads", type=int, default=0, help="single process: onnxruntime threads (0 = one per core)")
     args = parser.parse_args()
     files = smallest_pages(Path(args.corpus), args.files)
-    results: dict[str, object] = {"files": len(files)}
+    results: dict[str, object] = {"files": len(files), "order": "ray first" if args.ray_first else "single first"}
     with tempfile.TemporaryDirectory(prefix="ragcli-bench-ray-") as tmp:
         work = Path(tmp)
-        results["single_process"] = run("local", files, work / "single")
+        if args.single_only:
+            print(json.dumps(results | {"threads": args.threads, "single_process": run("local", files, work / "single", args.threads)}, indent=2))
+            return
+        if not args.ray_first:
+            results["single_process"] = run("local", files, work / "single")
         import ray
 
         started = time.perf_counter()
@@ -68,6 +76,8 @@ def main() -> None:
             results["ray"] = run("ray", files, work / "ray")
         finally:
             ray.shutdown()
+        if args.ray_first:
+            results["single_process"] = run("local", files, work / "single")
     single, distributed = results["single_process"], results["ray"]
     results["ray_to_single_wall_ratio"] = round(distributed["seconds"] / single["seconds"], 2)  # type: ignore[index]
     print(json.dumps(results, indent=2))
