@@ -141,3 +141,20 @@ def test_a_redis_that_is_down_costs_a_miss_not_the_answer(
     result = ask(down, embedder, QUESTION)
     assert result["cache"] is None and result["citations"] and not result["degraded"]
     assert "Cache unavailable" in caplog.text
+
+
+def test_an_answer_from_an_engine_behind_the_journal_is_filed_under_the_engines_generation(
+    settings: Settings, tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    """A replica that has not reopened the index after another machine's ingest still answers from the
+    old version; filing that answer under the journal's newer generation would make it look fresh."""
+    root = write(tmp_path / "docs", DOCS)
+    Ingestor(settings, embedder=embedder).run([root])
+    write(root, {"pumps.md": "# Pumps\n\n## Service\n\nReplace the P-700 impeller seal every 5,000 hours.\n"})
+    Ingestor(settings, embedder=embedder).run([root])
+    behind, _ = ask_with_cache(
+        settings, QUESTION, AskOptions(k=1), engine=QueryEngine(settings, embedder=embedder), generation_cap=1
+    )
+    assert behind["cache"] is None
+    assert ask(settings, embedder, QUESTION, k=1)["cache"] is None  # filed under 1; pumps.md changed in 2
+    assert ask(settings, embedder, QUESTION, k=1)["cache"] == "exact"
