@@ -341,11 +341,16 @@ def main_callback(
         "ragcli ingest ~/docs",
         "ragcli ingest handbook.pdf notes/ --strategy semantic",
         "ragcli ingest ~/docs --no-prune --json",
+        "AWS_ENDPOINT_URL=http://127.0.0.1:9000 ragcli ingest s3://team-docs/manuals/",
+        "ragcli ingest ~/docs --engine ray --address ray://head:10001",
     ]
 )
 @_handle_errors
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files or folders to ingest.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(metavar="PATH", help="Files or folders to ingest, or s3://bucket/prefix/ on object storage."),
+    ],
     json_output: JsonOpt = False,
     prune: Annotated[
         bool | None,
@@ -365,6 +370,18 @@ def ingest(
     chunk_size: Annotated[int | None, typer.Option(help="Chunk size in tokens.")] = None,
     chunk_overlap: Annotated[int | None, typer.Option(help="Chunk overlap in tokens.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Embedding batch size.")] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="local (this process) or ray (parse, chunk and embed on a Ray cluster).",
+            show_default="ingest.engine = local",
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(metavar="ADDR", help="--engine ray: the cluster (ray://host:10001); unset: a local Ray."),
+    ] = None,
 ) -> int:
     """Index files and folders; unchanged files are skipped, changed ones replaced, removed ones pruned.
 
@@ -378,9 +395,15 @@ def ingest(
             "chunking.chunk_size": chunk_size,
             "chunking.chunk_overlap": chunk_overlap,
             "embedding.batch_size": batch_size,
-        }
+            "ingest.engine": engine,
+            "ingest.ray_address": address,
+        },
+        {"ingest.ray_address": "--address"},
     )
-    return service.run_ingest(settings, paths, prune=prune, force_prune=force_prune, json_output=json_output)
+    from ragcli.store.remote import is_object_url
+
+    targets = [p if is_object_url(p) else Path(p) for p in paths]
+    return service.run_ingest(settings, targets, prune=prune, force_prune=force_prune, json_output=json_output)
 
 
 @app.command(
@@ -629,6 +652,7 @@ def cache_clear(
         "ragcli stats --since 7d --json",
         "ragcli stats --report weekly.md",
         "ragcli stats --check || notify-team",
+        "ragcli stats --from /srv/web1/.ragcli --from /srv/web2/.ragcli",
     ]
 )
 @_handle_errors
@@ -643,12 +667,23 @@ def stats(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 6 when a limit in the thresholds section of the config is breached.")
     ] = False,
+    from_dirs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--from",
+            metavar="DIR",
+            help="Merge the event logs of these state directories (or events.sqlite3 files), one per "
+            "machine, instead of the local log; repeatable.",
+        ),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> int:
-    """Latency percentiles, cache hit rate, failures, staleness and cost from the local event log."""
+    """Latency percentiles, cache hit rate, failures, staleness and cost from the local event log (or several machines' logs)."""
     from ragcli import app as service
 
-    return service.run_stats(_settings(), since=since, json_output=json_output, report=report, check=check)
+    return service.run_stats(
+        _settings(), since=since, json_output=json_output, report=report, check=check, sources=from_dirs
+    )
 
 
 @history_app.callback()

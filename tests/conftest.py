@@ -9,6 +9,9 @@ import pytest
 
 from ragcli.config import Settings, load_settings
 
+# Session fixtures for real S3 (moto) and Redis servers: tests/servers.py.
+pytest_plugins = ["tests.servers"]
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 

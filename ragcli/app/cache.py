@@ -16,7 +16,8 @@ def cache_stats(settings: Settings, *, json_output: bool) -> int:
     from ragcli.cache.answers import AnswerCache
     from ragcli.cache.embeddings import EmbeddingCache
 
-    if settings.cache_dir.exists():
+    shared = settings.config.cache.backend == "redis"
+    if settings.cache_dir.exists() or shared:
         answers = AnswerCache(settings).stats()
         embeddings = EmbeddingCache(settings).stats()
     else:  # opening the caches would create them; looking must not create state
@@ -28,7 +29,7 @@ def cache_stats(settings: Settings, *, json_output: bool) -> int:
         "answers": answers,
         "embeddings": embeddings,
         "hit_rate": round(hits / lookups, 4) if lookups > 0 else None,
-        "directory": str(settings.cache_dir),
+        "directory": settings.config.cache.redis_url if shared else str(settings.cache_dir),
     }
     if json_output:
         print_json(data)

@@ -18,7 +18,7 @@ logger = logging.getLogger("ragcli")
 
 def run_ingest(
     settings: Settings,
-    paths: Sequence[Path],
+    paths: Sequence[Path | str],
     *,
     prune: bool | None,
     force_prune: bool,
@@ -29,6 +29,8 @@ def run_ingest(
     from ragcli.ingest.pipeline import Ingestor
     from ragcli.telemetry.facade import Telemetry
 
+    if settings.config.ingest.engine == "ray":
+        from ragcli.ingest.ray_engine import RayIngestor as Ingestor
     with observer_for(json_output) as observer:
         report = Ingestor(settings, observer=observer).run(
             paths, prune=prune, force_prune=force_prune, retry_failed=retry_failed, only_sources=only_sources
@@ -134,7 +136,10 @@ def dlq_retry(settings: Settings, *, json_output: bool) -> int:
         else:
             stdout.print("Nothing to retry: the dead letter file is empty.")
         return EXIT_OK
-    paths = [Path(s) for s in entries if Path(s).exists()]
+    from ragcli.store.remote import is_object_url
+
+    paths: list[Path | str] = [s if is_object_url(s) else Path(s) for s in entries]
+    paths = [p for p in paths if isinstance(p, str) or p.exists()]
     return run_ingest(
         settings,
         paths,

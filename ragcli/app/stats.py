@@ -20,7 +20,13 @@ logger = logging.getLogger("ragcli")
 
 
 def run_stats(
-    settings: Settings, *, since: str | None, json_output: bool, report: Path | None, check: bool
+    settings: Settings,
+    *,
+    since: str | None,
+    json_output: bool,
+    report: Path | None,
+    check: bool,
+    sources: list[Path] | None = None,
 ) -> int:
     from ragcli.errors import EXIT_THRESHOLD
     from ragcli.telemetry.facade import Telemetry
@@ -29,8 +35,11 @@ def run_stats(
     since_seconds = None
     if since:
         since_seconds = time.time() - since_timestamp(since, "--since")
-    with Telemetry(settings) as telemetry:
-        stats = collect_stats(settings, telemetry, since_seconds)
+    if sources:
+        stats = merged_stats(settings, sources, since_seconds)
+    else:
+        with Telemetry(settings) as telemetry:
+            stats = collect_stats(settings, telemetry, since_seconds)
     breaches = check_thresholds(stats, settings.config.thresholds) if check else []
     png = None
     if report is not None:
@@ -57,6 +66,27 @@ def collect_stats(settings: Settings, telemetry: Telemetry, since_seconds: float
     return telemetry.stats(
         since_seconds, index_path=index_path, oldest_document_at=_oldest_document_mtime(settings)
     )
+
+
+def merged_stats(settings: Settings, sources: list[Path], since_seconds: float | None) -> dict[str, Any]:
+    """The figures of several machines' event logs together (telemetry/merge.py)."""
+    import tempfile
+
+    from ragcli.telemetry.merge import merge_event_logs
+    from ragcli.telemetry.stats import compute_stats
+
+    uri = settings.store_uri
+    with tempfile.TemporaryDirectory(prefix="ragcli-stats-") as folder:
+        merged = Path(folder) / "events.sqlite3"
+        logs = merge_event_logs(sources, merged)
+        stats = compute_stats(
+            merged,
+            since_seconds,
+            settings,
+            index_path=Path(uri) if "://" not in uri else None,
+            oldest_document_at=_oldest_document_mtime(settings),
+        )
+    return stats | {"events_db": ", ".join(str(log) for log in logs), "merged_from": [str(log) for log in logs]}
 
 
 def _oldest_document_mtime(settings: Settings) -> float | None:

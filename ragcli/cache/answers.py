@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragcli.cache.disk import SafeCache, open_cache, safe_get, warn_once
+from ragcli.cache.disk import safe_get, warn_once
 from ragcli.cache.guards import semantic_match_refused
 from ragcli.cache.keys import exact_key, normalise_question
-from ragcli.store.journal import journal_for, term_hash
+from ragcli.store.journal import term_hash
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,22 +52,27 @@ class CacheHit:
 class AnswerCache:
     def __init__(self, settings: Settings) -> None:
         cfg = settings.config.cache
-        self.enabled = cfg.enabled
+        from ragcli.cache.factory import answers_can_be_shared, open_journal
+
+        self.settings = settings
+        self.enabled = cfg.enabled and answers_can_be_shared(settings)
         # Privacy mode keeps question text out of every file; the semantic guards need the text, so
         # that mode has exact hits only, keyed and stored by hash.
         self.private = not settings.config.telemetry.store_question_text
-        self.semantic_enabled = cfg.enabled and cfg.semantic and not self.private
+        self.semantic_enabled = self.enabled and cfg.semantic and not self.private
         self.threshold = cfg.semantic_threshold
         self.ttl_seconds = cfg.ttl_hours * 3600
         self.directory = settings.cache_dir / "answers"
         self.size_limit_mb = cfg.size_limit_mb
-        self.journal = journal_for(settings)
-        self._cache: SafeCache | None = None
+        self.journal = open_journal(settings)
+        self._cache: Any = None
 
     @property
-    def cache(self) -> SafeCache:
+    def cache(self) -> Any:
         if self._cache is None:
-            self._cache = open_cache(self.directory, size_limit_mb=self.size_limit_mb)
+            from ragcli.cache.factory import open_kv
+
+            self._cache = open_kv(self.settings, "answers")
         return self._cache
 
     def generation(self) -> int:
@@ -170,9 +175,9 @@ class AnswerCache:
                           "will miss this question", exc)
 
     def _vectors(self, dimension: int) -> Any:
-        from ragcli.cache.semantic import FlatVectorFile
+        from ragcli.cache.factory import question_vectors
 
-        return FlatVectorFile(self.directory.parent / f"questions-{dimension}.f32", dimension)
+        return question_vectors(self.settings, dimension)
 
     # ----- bookkeeping ----------------------------------------------------------------------------
     def _count(self, kind: str, *, hit: bool) -> None:

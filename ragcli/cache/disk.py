@@ -186,8 +186,8 @@ class SafeCache:
     def delete(self, key: Any) -> None:
         self._write(lambda: self.inner.delete(key))
 
-    def incr(self, key: Any) -> int | None:
-        result = self._write(lambda: self.inner.incr(key))
+    def incr(self, key: Any, delta: int = 1) -> int | None:
+        result = self._write(lambda: self.inner.incr(key, delta))
         return None if result is None else int(result)
 
     @contextlib.contextmanager
@@ -241,6 +241,14 @@ class SafeCache:
                 self.inner.close()
 
 
-def safe_get(cache: SafeCache, key: str) -> Any:
-    """`cache.get` that treats an undecodable or unreadable value as a miss (kept for old callers)."""
-    return cache.get(key)
+def safe_get(cache: Any, key: str) -> Any:
+    """`cache.get` that treats an unreadable value or an unreachable cache as a miss. A `SafeCache`
+    handles its own damage; another backend (Redis) that cannot answer costs a miss, with one warning."""
+    if isinstance(cache, SafeCache):
+        return cache.get(key)
+    try:
+        return cache.get(key)
+    except Exception as exc:  # a cache may cost a miss, never an answer
+        warn_once(type(cache).__name__, "get", "Cache unavailable (%s: %s); answering without it",
+                  type(exc).__name__, exc)
+        return None

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ragcli.cache.disk import SafeCache, open_cache, safe_get
+from ragcli.cache.disk import safe_get
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,19 +24,22 @@ logger = logging.getLogger(__name__)
 class EmbeddingCache:
     def __init__(self, settings: Settings) -> None:
         cfg = settings.config.cache
+        self.settings = settings
         self.enabled = cfg.enabled and cfg.embeddings
         self.directory = settings.cache_dir / "embeddings"
         self.size_limit_mb = cfg.size_limit_mb
         emb = settings.config.embedding
         self.model_key = f"{emb.backend}:{emb.model}:{emb.model_path or ''}:{emb.max_tokens}"
-        self._cache: SafeCache | None = None
+        self._cache: Any = None
         self.hits = 0
         self.misses = 0
 
     @property
-    def cache(self) -> SafeCache:
+    def cache(self) -> Any:
         if self._cache is None:
-            self._cache = open_cache(self.directory, size_limit_mb=self.size_limit_mb)
+            from ragcli.cache.factory import open_kv
+
+            self._cache = open_kv(self.settings, "embeddings")
         return self._cache
 
     def _decode(self, raw: Any, dimension: int | None) -> np.ndarray | None:

@@ -15,9 +15,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ragcli.cache.embeddings import EmbeddingCache
+from ragcli.cache.factory import open_journal
 from ragcli.errors import (
     DocumentError,
     ModelError,
@@ -27,10 +28,8 @@ from ragcli.errors import (
     UsageError,
 )
 from ragcli.ingest.deadletter import DeadLetterFile
-from ragcli.ingest.lock import IngestLock
 from ragcli.models import Chunk, ParsedDocument, Section, chunk_id_for, doc_id_for, sha256_hex
 from ragcli.state import private_umask, tighten_tree
-from ragcli.store.journal import journal_for
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from ragcli.chunking import Chunker
     from ragcli.config import Settings
     from ragcli.embedding import Embedder
+    from ragcli.loaders.objects import ObjectCatalog, RemoteObject
     from ragcli.store.lance import DocState, LanceStore
 
 logger = logging.getLogger(__name__)
@@ -127,6 +127,8 @@ class _Pending:
     # An e-mail's attachments, indexed as documents of their own (source "<message>#attachment/<name>").
     attachments: list[_Pending] = field(default_factory=list)
     is_attachment: bool = False
+    # The Ray engine: (loader path, bytes, mtime) to parse on a worker; chunks are empty until then.
+    work: tuple[Path, bytes, float] | None = None
 
 
 class Ingestor:
@@ -146,11 +148,18 @@ class Ingestor:
         self._store = store
         self.observer: IngestObserver = observer or _NullObserver()
         self._chunker: Chunker | None = None
-        self.journal = journal_for(settings)
+        self.journal = open_journal(settings)
         self.embedding_cache = EmbeddingCache(settings)
         # A rebuild writes a new index beside the old one: the journal's document list stays the old
         # index's until the swap, so a killed rebuild still knows every source.
         self.keeps_document_list = True
+        self._lock: Any = None
+        # Sources found only when a batch is processed (the Ray engine's attachments), kept from pruning.
+        self._seen_late: set[str] = set()
+        self._object_fs: Any = None
+        self._objects: ObjectCatalog | None = None
+        # URL of each object-store root listed in this run -> the object URLs the listing returned.
+        self._listed: dict[str, set[str]] = {}
 
     # Lazily built so that a run with nothing to do never loads the model.
     @property
@@ -181,7 +190,7 @@ class Ingestor:
     # ----- the run -------------------------------------------------------------------------------
     def run(
         self,
-        paths: Sequence[Path],
+        paths: Sequence[Path | str],
         *,
         prune: bool | None = None,
         force_prune: bool = False,
@@ -189,14 +198,15 @@ class Ingestor:
         only_sources: set[str] | None = None,
         locked: bool = False,
     ) -> IngestReport:
-        """Ingest `paths`. `locked=True` means the caller already holds the writer lock."""
+        """Ingest `paths` (local paths, or s3:// URLs as strings: loaders/objects.py). `locked=True` means
+        the caller already holds the writer lock."""
         for path in paths:
-            if not path.exists():
+            if isinstance(path, Path) and not path.exists():
                 raise UsageError(f"{path} does not exist.", hint="Give an existing file or folder.")
         prune = self.config.ingest.prune if prune is None else prune
         started = time.perf_counter()
         report = IngestReport()
-        lock = contextlib.nullcontext() if locked else IngestLock(self.settings.lock_path)
+        lock = contextlib.nullcontext() if locked else self._writer_lock()
         with private_umask(), lock:
             dead = DeadLetterFile(self.settings.dead_letter_path)
             self._open_store()
@@ -208,11 +218,11 @@ class Ingestor:
             seen: set[str] = set()
             attachments_of = _attachment_sources(states)
             pending: list[_Pending] = []
-            for path in files:
-                source = str(path)
+            for entry in files:
+                source = str(entry)
                 seen.add(source)
                 report.scanned += 1
-                item = self._prepare(path, states.get(source), dead, report, retry_failed)
+                item = self._prepare(entry, states.get(source), dead, report, retry_failed)
                 if item is None:
                     seen.update(attachments_of.get(source, ()))  # unchanged or failed: keep what is indexed
                     continue
@@ -223,8 +233,9 @@ class Ingestor:
                     self._flush(pending, dead, report)
                     pending = []
             self._flush(pending, dead, report)
+            self._finish_writes(dead, report)
             if prune:
-                self._prune(paths, states, seen, dead, report, force_prune)
+                self._prune(paths, states, seen | self._seen_late, dead, report, force_prune)
             self._forget_vanished_failures(dead)
             dead.save()
             generation = self.journal.current()
@@ -232,6 +243,7 @@ class Ingestor:
             # never refreshed; the next run (even one with nothing to write) finishes that work.
             if report.changed or generation > self.store.refreshed_generation:
                 crash_point("before_refresh")
+                self._ensure_writer()
                 self.store.refresh_indexes()
                 if self.store.ensure_vector_index(self.config.store.ann_min_rows):
                     logger.info("Built an ANN vector index (%d rows)", self.store.count())
@@ -243,6 +255,17 @@ class Ingestor:
                 tighten_tree(self.settings.home)
         report.seconds = round(time.perf_counter() - started, 3)
         return report
+
+    def _writer_lock(self) -> Any:
+        from ragcli.ingest.lease import WriterLock
+
+        self._lock = WriterLock(self.settings)
+        return self._lock
+
+    def _ensure_writer(self) -> None:
+        """Before each commit: an object-store lease lost or run out stops the run (ingest/lease.py)."""
+        if self._lock is not None:
+            self._lock.ensure_held()
 
     def _cleanup_versions(self) -> None:
         """Drop superseded table versions so the index does not keep a second copy of its data; a
@@ -273,11 +296,16 @@ class Ingestor:
                 hint=exc.hint or "Check that the embedding service is running, then run the ingest again.",
             ) from exc
 
-    def _collect(self, paths: Sequence[Path], only: set[str] | None) -> list[Path]:
+    def _collect(self, paths: Sequence[Path | str], only: set[str] | None) -> list[Path | RemoteObject]:
         from ragcli.loaders.walk import iter_files
 
-        files: dict[str, Path] = {}
+        files: dict[str, Path | RemoteObject] = {}
         for root in paths:
+            if isinstance(root, str):
+                for obj in self._list_objects(root):
+                    if only is None or obj.url in only:
+                        files.setdefault(obj.url, obj)
+                continue
             for path in iter_files(root, self.config.ingest.include, self.config.ingest.exclude):
                 resolved = path.resolve()
                 if only is None or str(resolved) in only:
@@ -286,7 +314,7 @@ class Ingestor:
 
     def _prepare(
         self,
-        path: Path,
+        item: Path | RemoteObject,
         state: DocState | None,
         dead: DeadLetterFile,
         report: IngestReport,
@@ -295,15 +323,24 @@ class Ingestor:
         """Read, hash, parse and chunk one file; None when there is nothing to write for it."""
         from ragcli.loaders import get_loader
 
-        source = str(path)
+        source = str(item)
+        remote: RemoteObject | None = None
+        if isinstance(item, Path):
+            path = item
+        else:
+            remote, path = item, item.loader_path
         loader = get_loader(path, self.config.ingest.ocr)
         if loader is None:
             self._unsupported(path, report)
             return None
         content_hash: str | None = None
+        data: bytes | None
         try:
-            data, mtime = self._read(path)
-            content_hash = sha256_hex(data)
+            if remote is not None:
+                data, mtime, content_hash = self._read_object(remote)
+            else:
+                data, mtime = self._read(path)
+                content_hash = sha256_hex(data)
             if state is not None and state.doc_hash == content_hash:
                 report.skipped_unchanged += 1
                 dead.resolve(source)
@@ -316,13 +353,10 @@ class Ingestor:
                     report.skipped_failed += 1
                     self.observer.file_done(source, "skipped-failed")
                     return None
-            parsed = self._parse(loader, path, data)
-            doc_id = doc_id_for(source)
-            chunks = self._chunk(parsed, doc_id, source, content_hash, mtime)
-            if not chunks:
-                raise PermanentError("no text to index after chunking", stage="chunk")
-            self.observer.chunks_found(len(chunks))
-            attachments = self._attachments(parsed, source, content_hash, mtime, state is not None)
+            if data is None:  # an object known from its listing, changed in the index: download it now
+                assert remote is not None
+                data, content_hash = self._download(remote)
+            return self._build(loader, path, data, source, content_hash, mtime, is_update=state is not None)
         except UnsupportedError as exc:  # the reader is an extra that is not installed
             self._unsupported(path, report, exc.message)
             return None
@@ -337,7 +371,19 @@ class Ingestor:
             logger.debug("Unexpected error on %s", source, exc_info=True)
             self._fail(source, exc, "load", content_hash, False, dead, report)
             return None
-        return _Pending(doc_id, source, content_hash, chunks, is_update=state is not None, attachments=attachments)
+
+    def _build(
+        self, loader: object, path: Path, data: bytes, source: str, content_hash: str, mtime: float, *, is_update: bool
+    ) -> _Pending:
+        """Parse and chunk one document and its attachments (the Ray engine does this on its workers)."""
+        parsed = self._parse(loader, path, data)
+        doc_id = doc_id_for(source)
+        chunks = self._chunk(parsed, doc_id, source, content_hash, mtime)
+        if not chunks:
+            raise PermanentError("no text to index after chunking", stage="chunk")
+        self.observer.chunks_found(len(chunks))
+        attachments = self._attachments(parsed, source, content_hash, mtime, is_update)
+        return _Pending(doc_id, source, content_hash, chunks, is_update=is_update, attachments=attachments)
 
     def _unsupported(self, path: Path, report: IngestReport, why: str | None = None) -> None:
         report.unsupported += 1
@@ -370,6 +416,47 @@ class Ingestor:
                 hint="Raise [ingest] max_file_mb to index it.",
             )
         return path.read_bytes(), stat.st_mtime
+
+    def _list_objects(self, url: str) -> list[RemoteObject]:
+        from ragcli.loaders.objects import list_objects
+
+        if self._object_fs is None:
+            from ragcli.store.remote import filesystem
+
+            self._object_fs = filesystem(self.settings)
+        objects = list_objects(self._object_fs, url, self.config.ingest.include, self.config.ingest.exclude)
+        self._listed[url] = {obj.url for obj in objects}
+        return objects
+
+    def _read_object(self, obj: RemoteObject) -> tuple[bytes | None, float, str]:
+        """(bytes, mtime, content hash); bytes None when the listing shows the object unchanged since it
+        was last read (its hash comes from the object catalog, nothing is downloaded)."""
+        limit = self.config.ingest.max_file_mb * 1024 * 1024
+        if obj.size > limit:
+            raise PermanentError(
+                f"object is {obj.size / 1e6:.1f} MB, over the {self.config.ingest.max_file_mb:g} MB limit",
+                stage="read",
+                hint="Raise [ingest] max_file_mb to index it.",
+            )
+        known = self.objects.known_hash(obj)
+        if known is not None:
+            return None, obj.mtime, known
+        data, content_hash = self._download(obj)
+        return data, obj.mtime, content_hash
+
+    def _download(self, obj: RemoteObject) -> tuple[bytes, str]:
+        data = obj.read()
+        content_hash = sha256_hex(data)
+        self.objects.remember(obj, content_hash)
+        return data, content_hash
+
+    @property
+    def objects(self) -> ObjectCatalog:
+        if self._objects is None:
+            from ragcli.loaders.objects import ObjectCatalog
+
+            self._objects = ObjectCatalog(self.settings.home / "objects.sqlite3")
+        return self._objects
 
     def _parse(self, loader: object, path: Path, data: bytes) -> ParsedDocument:
         parsed: ParsedDocument = loader.load(path, data)  # type: ignore[attr-defined]
@@ -441,7 +528,6 @@ class Ingestor:
     def _flush(self, pending: list[_Pending], dead: DeadLetterFile, report: IngestReport) -> None:
         if not pending:
             return
-        import numpy as np
 
         try:
             vectors = self._vectors_for(pending, report)
@@ -451,9 +537,21 @@ class Ingestor:
             for item in pending:
                 self._fail(item.source, exc, "embed", item.content_hash, exc.retryable, dead, report)
             return
+        self._commit(pending, vectors, dead, report)
+
+    def _finish_writes(self, dead: DeadLetterFile, report: IngestReport) -> None:
+        """Commit what is still in flight before pruning (the Ray engine keeps one batch in flight)."""
+
+    def _commit(
+        self, pending: list[_Pending], vectors: list[np.ndarray], dead: DeadLetterFile, report: IngestReport
+    ) -> None:
+        """Write embedded documents: journal first, then one index commit (see store/journal.py)."""
+        import numpy as np
+
         crash_point("after_embed")
         all_chunks = [c for item in pending for c in item.chunks]
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.embedder_dimension()), "float32")
+        self._ensure_writer()
         self.journal.record(
             (item.doc_id for item in pending),
             _content_words(all_chunks),
@@ -540,7 +638,7 @@ class Ingestor:
     # ----- pruning -------------------------------------------------------------------------------
     def _prune(
         self,
-        roots: Sequence[Path],
+        roots: Sequence[Path | str],
         states: dict[str, DocState],
         seen: set[str],
         dead: DeadLetterFile,
@@ -549,9 +647,12 @@ class Ingestor:
     ) -> None:
         gone: list[str] = []
         for root in roots:
-            if not root.is_dir():
+            if isinstance(root, str):
+                prefix = root.rstrip("/") + "/"
+            elif not root.is_dir():
                 continue
-            prefix = str(root.resolve()).rstrip("/") + "/"
+            else:
+                prefix = str(root.resolve()).rstrip("/") + "/"
             under = [s for s in states if s.startswith(prefix)]
             missing = [s for s in under if s not in seen]
             if under and len(missing) == len(under) and not force:
@@ -568,17 +669,29 @@ class Ingestor:
         if not gone:
             return
         crash_point("before_prune")
+        self._ensure_writer()
         self.journal.record((states[s].doc_id for s in gone), removed=True)
         self.store.delete_documents([states[s].doc_id for s in gone])
         for source in gone:
             dead.resolve(source)
             self.observer.file_done(source, "removed")
+        if self._listed:
+            self.objects.forget(gone)
         report.removed += len(gone)
 
     def _forget_vanished_failures(self, dead: DeadLetterFile) -> None:
         for source in list(dead.entries):
-            if not Path(source).exists():
+            if "://" in source:
+                if self._object_vanished(source):
+                    dead.resolve(source)
+            elif not Path(source).exists():
                 dead.resolve(source)
+
+    def _object_vanished(self, source: str) -> bool:
+        """Only a listing made in this run can tell that an object is gone."""
+        return any(
+            source.startswith(root.rstrip("/") + "/") and source not in listed for root, listed in self._listed.items()
+        )
 
 
 def _attachment_sources(states: dict[str, DocState]) -> dict[str, list[str]]:

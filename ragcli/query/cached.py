@@ -31,11 +31,14 @@ def ask_with_cache(
     on_token: Callable[[str], None] | None = None,
     engine: QueryEngine | None = None,
     answer_cache: AnswerCache | None = None,
+    generation_cap: int | None = None,
 ) -> tuple[dict[str, Any], QueryEngine | None]:
     """Answer through the caches: exact hit (no model, no index opened), then semantic hit (the
     question is embedded, the index is not searched), then the full pipeline, whose answer is cached
     unless it was degraded. Returns the JSON result and the engine, for reuse across questions.
-    `answer_cache`: a long-lived process's open cache (opening one costs tens of ms per question)."""
+    `answer_cache`: a long-lived process's open cache (opening one costs tens of ms per question).
+    `generation_cap`: the settled generation a long-lived engine's index version includes; a newer
+    ingest it has not reopened the index for must not make its answers look current."""
     from ragcli.cache.answers import AnswerCache
     from ragcli.cache.keys import scope_key
 
@@ -54,10 +57,13 @@ def ask_with_cache(
         if hit is not None:
             return _served_from_cache(hit, question, started), engine
         # Read before searching, so a concurrent ingest makes the answer stale. A journal that cannot
-        # be read leaves no way to tell a stale answer: answer without the cache.
+        # be read (damaged, or a shared one on a Redis that is down) leaves no way to tell a stale
+        # answer: answer without the cache.
         generation = _safe_cache_call(cache.generation)
         if generation is None:
             cache = None
+        elif generation_cap is not None:
+            generation = min(generation, generation_cap)
     engine = engine or QueryEngine(settings)
     engine.prefetch()
     vector = None

@@ -88,7 +88,7 @@ class ServeRuntime:
         self._models = _Models(generators={})
         self._engines: dict[str, QueryEngine] = {}
         self._store: Any = None
-        self._fingerprint: tuple[int, int] | None = None
+        self._fingerprint: tuple[int, int, int] | None = None
         self.not_ready_reason: str | None = "starting: loading the models and opening the index"
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
@@ -152,6 +152,8 @@ class ServeRuntime:
     def ask(self, request: AskRequest) -> dict[str, Any]:
         from ragcli.query import ask_with_cache
 
+        # Read before the engine: after a swap in between, the older cap only makes answers look stale.
+        cap = self._fingerprint[2] if self._fingerprint else 0
         engine = self._engine(request.provider, rerank=request.options.rerank)
         cpu_started = time.thread_time()
         result, _ = ask_with_cache(
@@ -161,6 +163,7 @@ class ServeRuntime:
             use_cache=request.use_cache,
             engine=engine,
             answer_cache=self._answer_cache(),
+            generation_cap=cap,
         )
         cpu_seconds = time.thread_time() - cpu_started
         self._remember_latency(result)
@@ -289,19 +292,22 @@ class ServeRuntime:
             return self._refresh()
 
     def _refresh(self) -> bool:
+        from ragcli.cache.factory import open_journal
         from ragcli.store import get_store
-        from ragcli.store.journal import journal_for
 
         with self._lock:
             settings = self.settings
             self._load_models()
-        generation = journal_for(settings).current()
+        journal = open_journal(settings)
+        # Settled before the store is opened: the engine sees every generation up to it, so an answer it
+        # computes is filed under at most that one, even after a newer ingest settled (ask_with_cache).
+        generation, settled = journal.current(), journal.settled()
         store = get_store(settings)
         if not store.exists():
             self._set_not_ready(f"there is no index at {store.uri} yet: run `ragcli ingest PATH`")
             return False
         version = int(store.table.version)
-        if self._fingerprint == (generation, version):
+        if self._fingerprint == (generation, version, settled):
             return False
         with self._lock:
             previous, self._store = self._store, store
@@ -312,7 +318,7 @@ class ServeRuntime:
                 self._store = previous
                 raise
             self._engines = {settings.config.generation.provider: engine}
-            self._fingerprint = (generation, version)
+            self._fingerprint = (generation, version, settled)
         self.not_ready_reason = None
         self.metrics.ready.set(1)
         self.metrics.index_version.set(version)

@@ -11,5 +11,8 @@ if TYPE_CHECKING:
 
 def get_store(settings: Settings) -> LanceStore:
     from ragcli.store.lance import LanceStore
+    from ragcli.store.remote import is_remote, storage_options
 
-    return LanceStore.open(settings.store_uri, settings.config.store.table)
+    uri = settings.store_uri
+    options = storage_options(settings) if is_remote(uri) else None
+    return LanceStore.open(uri, settings.config.store.table, options)

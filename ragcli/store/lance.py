@@ -157,19 +157,26 @@ class LanceStore:
     times as much CPU (its generated namespace REST client alone is half of it), which is most of a
     cold `ragcli ask`. lancedb is imported only to write, and for remote URIs (s3://…)."""
 
-    def __init__(self, db: Any, uri: str, table_name: str) -> None:
+    def __init__(
+        self, db: Any, uri: str, table_name: str, storage_options: dict[str, str] | None = None
+    ) -> None:
         self._db = db
+        # Object-store options (ragcli/store/remote.py); None for a local index.
+        self.storage_options = storage_options or None
         self.uri = uri
         self.table_name = table_name
         self._table: Any = None
         self._dataset: Any = None
+        self._dataset_version: int | None = None
         self._meta_cache: dict[str, str] | None = None
         self._local = _local_dir(uri)
 
     # ----- opening -------------------------------------------------------------------------------
     @classmethod
-    def open(cls, uri: str, table_name: str = "chunks") -> LanceStore:
-        store = cls(None, uri, table_name)
+    def open(
+        cls, uri: str, table_name: str = "chunks", storage_options: dict[str, str] | None = None
+    ) -> LanceStore:
+        store = cls(None, uri, table_name, storage_options)
         if store._local is None:
             store.db  # noqa: B018  (a remote index: connect now, so a bad URI fails here)
         return store
@@ -180,7 +187,7 @@ class LanceStore:
             try:
                 import lancedb
 
-                self._db = lancedb.connect(self.uri)
+                self._db = lancedb.connect(self.uri, storage_options=self.storage_options)
             except Exception as exc:
                 raise StoreError(
                     f"Cannot open the index at {self.uri}: {exc}",
@@ -217,7 +224,15 @@ class LanceStore:
     def dataset(self) -> Any:
         """The chunks as a pylance dataset: the writer's current version once this store has written,
         else the version current when it was first read (as a lancedb table would be)."""
-        if self._table is not None or self._local is None:
+        if self._local is None:
+            # A remote dataset opened per query would re-read its manifest and its index files from
+            # the object store every time (7x the local p50 in benchmarks/object_store.py): keep one
+            # per table version.
+            version = self.table.version
+            if self._dataset is None or self._dataset_version != version:
+                self._dataset, self._dataset_version = self.table.to_lance(), version
+            return self._dataset
+        if self._table is not None:
             return self.table.to_lance()
         if self._dataset is None:
             self._dataset = self._open_dataset(self.table_name)
