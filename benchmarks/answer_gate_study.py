@@ -117,6 +117,7 @@ def collect_devset(args: argparse.Namespace) -> None:
                 "sentences": [
                     {"n": s.n, "rank": s.item_rank, "text": s.text, "lexical": s.lexical, "relevance": s.relevance,
                      "numbers": s.numbers, "names": s.names, "answer_type": s.answer_type,
+                     "negation": s.negation, "opposite": s.opposite,
                      "gold": _contains(s.text, q["answers"]) if q.get("answers") else False}
                     for s in sentences
                 ],
@@ -213,6 +214,7 @@ def collect(args: argparse.Namespace) -> None:
                 "sentences": [
                     {"n": s.n, "rank": s.item_rank, "text": s.text, "lexical": s.lexical, "relevance": s.relevance,
                      "numbers": s.numbers, "names": s.names, "answer_type": s.answer_type,
+                     "negation": s.negation, "opposite": s.opposite,
                      "gold": _contains(s.text, q["golds"]) if q["golds"] else False}
                     for s in sentences
                 ],
@@ -224,7 +226,7 @@ def collect(args: argparse.Namespace) -> None:
 
 
 # ----- analysis -------------------------------------------------------------------------------------
-FEATURES = ("relevance", "lexical", "numbers", "names", "answer_type")
+FEATURES = ("relevance", "lexical", "numbers", "names", "answer_type", "negation", "opposite")
 
 
 DOC_FOLDERS = [Path("/tmp/ragcli-gate-study/squad/corpus"), Path("/tmp/ragcli-gate-study/negrej/corpus"),
@@ -281,6 +283,7 @@ def recompute_constraints(row: dict[str, Any]) -> None:
     """Constraint signals with the current code (they are cheap; the cross-encoder's are stored)."""
     from ragcli.generation.evidence import _type_present, number_agreement, profile_question
     from ragcli.generation.extractive import previous_sentence
+    from ragcli.generation.polarity import negation_mismatch, opposite_clash
 
     profile = profile_question(row["question"])
     for s in row["sentences"]:
@@ -289,13 +292,16 @@ def recompute_constraints(row: dict[str, Any]) -> None:
         s["previous"] = previous
         s["numbers"], s["leans"] = number_agreement(profile, s["text"], previous)
         s["answer_type"] = _type_present(profile, s["text"])
+        s["negation"] = negation_mismatch(row["question"], s["text"])
+        s["opposite"] = opposite_clash(row["question"], s["text"])
 
 
 def _signals(s: dict[str, Any]) -> dict[str, float]:
     from ragcli.generation.evidence import SentenceEvidence, sentence_signals
 
     return sentence_signals(SentenceEvidence(s["n"], s["rank"], s["text"], s["lexical"], s["relevance"],
-                                             s["numbers"], s["names"], s["answer_type"]))
+                                             s["numbers"], s["names"], s["answer_type"],
+                                             negation=s.get("negation", 0.0), opposite=s.get("opposite", 0.0)))
 
 
 def _best(row: dict[str, Any], weights: dict[str, float]) -> dict[str, Any] | None:
@@ -306,18 +312,23 @@ def _best(row: dict[str, Any], weights: dict[str, float]) -> dict[str, Any] | No
     return max(row["sentences"], key=lambda s: (linear(weights, _signals(s)), -s["rank"]))
 
 
-def _fit(xs: list[list[float]], ys: list[int], l2: float = 0.01, steps: int = 3000) -> list[float]:
+def _fit(xs: list[list[float]], ys: list[int], l2: float = 0.01, steps: int = 4000) -> list[float]:
+    """Logistic regression by gradient descent on standardised features (relevance spans ±12, the rest
+    0–1: unscaled, descent had not converged after thousands of steps), weights returned on the raw
+    scale."""
     import numpy as np
 
     x = np.array(xs, dtype=float)
-    x = np.hstack([np.ones((len(x), 1)), x])
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = np.hstack([np.ones((len(x), 1)), (x - mean) / std])
     y = np.array(ys, dtype=float)
-    w = np.zeros(x.shape[1])
-    for _ in range(steps):  # Newton-free gradient descent is plenty for six weights
-        p = 1 / (1 + np.exp(-x @ w))
-        grad = x.T @ (p - y) / len(y) + l2 * np.r_[0, w[1:]]
+    w = np.zeros(z.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-z @ w))
+        grad = z.T @ (p - y) / len(y) + l2 * np.r_[0, w[1:]]
         w -= 0.5 * grad
-    return [float(v) for v in w]
+    raw = w[1:] / std
+    return [float(w[0] - (raw * mean).sum()), *(float(v) for v in raw)]
 
 
 POSITIVE = {"squad", "squad+", "incorpus", "in_corpus", "rgb_answerable", "squad_answerable"}
@@ -427,7 +438,9 @@ def analyse(args: argparse.Namespace) -> None:
 
     def conf(r: dict[str, Any], g: dict[str, float]) -> float:
         best = _best(r, chosen)
-        return logistic(g, _signals(best)) if best else 0.0
+        if best is None or best["numbers"] == 0.0:
+            return 0.0  # the number veto refuses whatever the confidence
+        return logistic(g, _signals(best))
 
     kinds = sorted({k for k, _ in groups})
     for label, g in (("fitted", gate), ("shipped", GATE_WEIGHTS)):

@@ -82,6 +82,7 @@ _NOT_NAMES = frozenset(_NOT_NAMES_TEXT.split())
 
 @dataclass(frozen=True)
 class QuestionProfile:
+    question: str
     terms: frozenset[str]
     numbers: frozenset[str]
     names: frozenset[str]
@@ -94,6 +95,7 @@ def profile_question(question: str) -> QuestionProfile:
 
     lowered = question.lower().strip()
     return QuestionProfile(
+        question=question,
         terms=frozenset(content_terms(question)),
         numbers=frozenset(constraint_values(question)),
         names=frozenset(_names(question)),
@@ -158,6 +160,10 @@ class SentenceEvidence:
     """The heading holds a word of the question that the sentence does not: show it with the sentence."""
     leans_on_previous: bool = False
     """The question's year or number is in the sentence before, not in this one: show both."""
+    negation: float = 0.0
+    """1 when the question is negated and the sentence is not (`ragcli.generation.polarity`)."""
+    opposite: float = 0.0
+    """1 when the sentence says the opposite of a question word ("common" for "uncommon")."""
 
 
 @dataclass
@@ -278,6 +284,14 @@ def add_constraint_signals(sentence: SentenceEvidence, profile: QuestionProfile,
         haystack = passage_text.lower()
         sentence.names = sum(1 for name in profile.names if name in haystack) / len(profile.names)
     sentence.answer_type = _type_present(profile, sentence.text)
+    add_polarity_signals(sentence, profile.question)
+
+
+def add_polarity_signals(sentence: SentenceEvidence, question: str) -> None:
+    from ragcli.generation.polarity import negation_mismatch, opposite_clash
+
+    sentence.negation = negation_mismatch(question, sentence.text)
+    sentence.opposite = opposite_clash(question, sentence.text)
 
 
 def number_agreement(profile: QuestionProfile, text: str, previous: str | None) -> tuple[float, bool]:
@@ -351,6 +365,8 @@ def sentence_signals(sentence: SentenceEvidence) -> dict[str, float]:
         "numbers": sentence.numbers,
         "names": sentence.names,
         "answer_type": sentence.answer_type,
+        "negation": sentence.negation,
+        "opposite": sentence.opposite,
     }
 
 
