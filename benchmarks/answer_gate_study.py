@@ -281,7 +281,7 @@ def rescore_pointing_back(rows: list[dict[str, Any]]) -> int:
 
 def recompute_constraints(row: dict[str, Any]) -> None:
     """Constraint signals with the current code (they are cheap; the cross-encoder's are stored)."""
-    from ragcli.generation.evidence import _type_present, number_agreement, profile_question
+    from ragcli.generation.evidence import _name_found, _type_present, number_agreement, profile_question
     from ragcli.generation.extractive import previous_sentence
     from ragcli.generation.polarity import negation_mismatch, opposite_clash
 
@@ -292,6 +292,10 @@ def recompute_constraints(row: dict[str, Any]) -> None:
         s["previous"] = previous
         s["numbers"], s["leans"] = number_agreement(profile, s["text"], previous)
         s["answer_type"] = _type_present(profile, s["text"])
+        titles = {item["n"]: item["title"] for item in row.get("items", [])}
+        if profile.names and text is not None and s["n"] in titles:
+            haystack = f"{titles[s['n']]}\n{text}".lower()
+            s["names"] = sum(_name_found(name, haystack) for name in profile.names) / len(profile.names)
         s["negation"] = negation_mismatch(row["question"], s["text"])
         s["opposite"] = opposite_clash(row["question"], s["text"])
 
@@ -312,20 +316,23 @@ def _best(row: dict[str, Any], weights: dict[str, float]) -> dict[str, Any] | No
     return max(row["sentences"], key=lambda s: (linear(weights, _signals(s)), -s["rank"]))
 
 
-def _fit(xs: list[list[float]], ys: list[int], l2: float = 0.01, steps: int = 4000) -> list[float]:
+def _fit(xs: list[list[float]], ys: list[int], l2: float = 0.01, steps: int = 4000,
+         sample_weights: list[float] | None = None) -> list[float]:
     """Logistic regression by gradient descent on standardised features (relevance spans ±12, the rest
     0–1: unscaled, descent had not converged after thousands of steps), weights returned on the raw
-    scale."""
+    scale. `sample_weights` let every kind of question count alike, however many a set has."""
     import numpy as np
 
     x = np.array(xs, dtype=float)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
     z = np.hstack([np.ones((len(x), 1)), (x - mean) / std])
     y = np.array(ys, dtype=float)
+    sw = np.ones(len(y)) if sample_weights is None else np.array(sample_weights, dtype=float)
+    sw = sw / sw.sum()
     w = np.zeros(z.shape[1])
     for _ in range(steps):
         p = 1 / (1 + np.exp(-z @ w))
-        grad = z.T @ (p - y) / len(y) + l2 * np.r_[0, w[1:]]
+        grad = z.T @ ((p - y) * sw) + l2 * np.r_[0, w[1:]]
         w -= 0.5 * grad
     raw = w[1:] / std
     return [float(w[0] - (raw * mean).sum()), *(float(v) for v in raw)]
@@ -432,7 +439,10 @@ def analyse(args: argparse.Namespace) -> None:
         return [sig[f] for f in FEATURES]
 
     train = rows_of("A")
-    weights = _fit([features(r) for r in train], [int(r["answerable"]) for r in train])
+    per_kind = {k: len(rs) for (k, h), rs in groups.items() if h == "A"}
+    kind_of = {id(r): k for (k, h), rs in groups.items() for r in rs}
+    weights = _fit([features(r) for r in train], [int(r["answerable"]) for r in train],
+                   sample_weights=[1 / per_kind[kind_of[id(r)]] for r in train])
     gate = {"bias": weights[0], **dict(zip(FEATURES, weights[1:], strict=True))}
     print("\nfitted gate weights:", {k: round(v, 3) for k, v in gate.items()})
 
@@ -446,7 +456,7 @@ def analyse(args: argparse.Namespace) -> None:
     for label, g in (("fitted", gate), ("shipped", GATE_WEIGHTS)):
         print(f"\nrefused share by threshold, half B, {label} weights")
         print("  thr   " + " ".join(f"{k[:14]:>14s}" for k in kinds))
-        for thr in (0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
+        for thr in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
             cells = []
             for k in kinds:
                 rs = groups.get((k, "B"), [])

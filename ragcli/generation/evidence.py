@@ -78,6 +78,7 @@ _NOT_NAMES_TEXT = (
     "i you he she we they my your his her our name give list according during after before since"
 )
 _NOT_NAMES = frozenset(_NOT_NAMES_TEXT.split())
+_POSSESSIVE = re.compile(r"['’]s$")
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,14 @@ def _names(text: str) -> list[str]:
     for match in _CAPITALISED.finditer(text):
         words = [w for w in match.group(1).split() if w.lower() not in _NOT_NAMES]
         if words:
-            names.extend(w.lower().strip("'’") for w in words)
+            # "Norman's" is found as "Norman": the possessive is the question's grammar, not the name.
+            names.extend(_POSSESSIVE.sub("", w.lower()).strip("'’") for w in words)
     return names
+
+
+def _name_found(name: str, haystack: str) -> bool:
+    """A name in lowercased text; a plural ("Europeans") also counts when the text has the singular."""
+    return name in haystack or (len(name) > 4 and name.endswith("s") and name[:-1] in haystack)
 
 
 # ----- the sentences ------------------------------------------------------------------------------
@@ -219,9 +226,11 @@ class EvidenceScorer:
         signals = sentence_signals(best)
         confidence = logistic(self.gate_weights, signals)
         reason = None
-        if best.numbers == 0.0:
-            # None of the question's years or numbers is in the evidence: "2019" is never answered by
-            # a sentence about 2018, however relevant it reads (docs/benchmarks.md: the number veto).
+        if vetoed(best):
+            # The evidence contradicts a constraint of the question: none of its years or numbers is
+            # there ("2019" is never answered by a sentence about 2018), or the question is negated and
+            # the sentence is not, or the sentence holds the opposite of a question word. However
+            # relevant it reads (docs/benchmarks.md: the vetoes).
             reason = CONSTRAINT_MISMATCH
             confidence = min(confidence, self.min_confidence / 2)
         elif confidence < self.min_confidence:
@@ -265,6 +274,10 @@ class EvidenceScorer:
         return out
 
 
+def vetoed(sentence: SentenceEvidence) -> bool:
+    return sentence.numbers == 0.0 or sentence.negation >= 1.0 or sentence.opposite >= 1.0
+
+
 def relevance_text(sentence: SentenceEvidence) -> str:
     """What the cross-encoder reads: a sentence that points back ("This takes two forms …") is read
     with the sentence before it, which says what "this" is."""
@@ -282,7 +295,7 @@ def add_constraint_signals(sentence: SentenceEvidence, profile: QuestionProfile,
     sentence.leans_on_previous = leans
     if profile.names:
         haystack = passage_text.lower()
-        sentence.names = sum(1 for name in profile.names if name in haystack) / len(profile.names)
+        sentence.names = sum(1 for name in profile.names if _name_found(name, haystack)) / len(profile.names)
     sentence.answer_type = _type_present(profile, sentence.text)
     add_polarity_signals(sentence, profile.question)
 

@@ -17,19 +17,19 @@ import re
 # and the sentence that gives it need not say "without".
 _NEGATION = re.compile(r"\b(?:not|never|no|none|nor|neither|cannot|nothing|nobody)\b|n['’]t\b", re.IGNORECASE)
 
-# Opposites as the adversarial edits use them: direction, order, size, time, outcome, approval.
+# Opposites as the adversarial edits use them: direction, order, size, time, approval, polarity. Converse
+# pairs are left out: "Who bought the rights?" is answered by "X sold the rights to Y", "Who won?" by
+# "X lost to Y".
 _OPPOSITE_TEXT = """
 first last|major minor|increase decrease|rise fall|rose fell|more less|most least|higher lower|
 highest lowest|larger smaller|largest smallest|early late|earlier later|earliest latest|begin end|
-began ended|win lose|won lost|victory defeat|north south|east west|northern southern|eastern western|
-import export|ancient modern|older newer|oldest newest|older younger|oldest youngest|maximum minimum|
-positive negative|strong weak|stronger weaker|strongest weakest|accept reject|allow forbid|
-support oppose|like dislike|include exclude|success failure|rich poor|wealthy poor|longer shorter|
-longest shortest|upper lower|inner outer|internal external|domestic foreign|legal illegal|true false|
-agree disagree|buy sell|bought sold|arrive depart|attack defend|create destroy|built destroyed|
-faster slower|always never|majority minority|superior inferior|natural artificial|male female|
-men women|father mother|son daughter|husband wife|birth death|born died|alive dead|cheap expensive|
-cheaper dearer
+began ended|north south|east west|northern southern|eastern western|ancient modern|older newer|
+oldest newest|older younger|oldest youngest|maximum minimum|positive negative|strong weak|
+stronger weaker|strongest weakest|accept reject|allow forbid|support oppose|like dislike|
+include exclude|success failure|rich poor|wealthy poor|longer shorter|longest shortest|upper lower|
+inner outer|internal external|domestic foreign|legal illegal|true false|agree disagree|
+create destroy|built destroyed|faster slower|always never|majority minority|superior inferior|
+natural artificial|male female|men women|birth death|born died|alive dead|cheap expensive
 """
 _WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?")
 # A negating prefix on a word whose base the other text holds ("uncommon" / "common").
