@@ -173,6 +173,42 @@ def test_a_year_the_documents_do_not_cover_is_a_constraint_mismatch(cross_encode
     assert assessment.refused_reason == CONSTRAINT_MISMATCH
 
 
+PROCLAMATION = [
+    _item(1, "Following the treaty, King George III issued the Royal Proclamation of 1763, which outlined "
+             "the division of the territory gained from France. Interethnic marriage between settlers and "
+             "the local population became common at this time.", "Seven Years' War"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question",
+    ["Who never issued the Royal Proclamation of 1763?", "What kind of marriage became uncommon at this time?"],
+)
+def test_a_question_the_evidence_contradicts_is_refused(cross_encoder, question: str) -> None:  # type: ignore[no-untyped-def]
+    assessment = EvidenceScorer(cross_encoder).assess(question, PROCLAMATION)
+    assert assessment.refused
+    assert assessment.refused_reason == CONSTRAINT_MISMATCH
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question",
+    ["Who issued the Royal Proclamation of 1763?", "What kind of marriage became common at this time?"],
+)
+def test_the_same_questions_without_the_edit_are_answered(cross_encoder, question: str) -> None:  # type: ignore[no-untyped-def]
+    assessment = EvidenceScorer(cross_encoder).assess(question, PROCLAMATION)
+    assert not assessment.refused, assessment
+
+
+def test_a_possessive_name_is_found_in_the_passage() -> None:
+    profile = profile_question("What was one of the Norman's major exports?")
+    assert "norman" in profile.names
+    sentence = SentenceEvidence(1, 0, "Normandy exported wool and wine.", 0.5)
+    add_constraint_signals(sentence, profile, "Normans. Normandy exported wool and wine.")
+    assert sentence.names == 1.0
+
+
 # ----- what an answer may show -------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("raw", "clean"),

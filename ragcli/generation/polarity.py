@@ -35,7 +35,11 @@ _WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?")
 # A negating prefix on a word whose base the other text holds ("uncommon" / "common").
 _PREFIXED = re.compile(r"^(un|non|dis)-?([a-z]{4,})$")
 # Words that only look prefixed.
-_NOT_PREFIXED = frozenset("unless under until union unit unite united universe university unique discuss distance distinct district disease display discover dispute".split())
+_NOT_PREFIXED_TEXT = (
+    "unless under until union unit unite united universe university unique discuss distance distinct "
+    "district disease display discover dispute"
+)
+_NOT_PREFIXED = frozenset(_NOT_PREFIXED_TEXT.split())
 
 
 def _opposites() -> dict[str, frozenset[str]]:
