@@ -88,6 +88,12 @@ def test_a_sentence_that_only_restates_the_question_has_no_answer_of_the_type_as
         ("Who never issued the Royal Proclamation of 1763?", "King George III issued the Royal Proclamation of 1763.", 1.0),
         ("Which country did Japan not force into an alliance?", "Japan pressured Thailand into an alliance.", 1.0),
         ("Why can't a value have two owners?", "A value cannot have two owners at the same time.", 0.0),
+        # A user's situation, not an adversarial edit: the answer need not repeat the negation.
+        ("Why can't I use a value after it has been moved?", "The move prevents us from using s again.", 0.0),
+        ("What happens if I don't call join?", "The main thread may end before the spawned one.", 0.0),
+        ("Can a struct field not be public?", "The struct's fields are still private.", 0.0),
+        # A denial without a negation word agrees with a negated question.
+        ("What did the treaty not allow?", "The treaty prevented settlement west of the mountains.", 0.0),
         ("Who issued the Royal Proclamation of 1763?", "King George III issued the Royal Proclamation of 1763.", 0.0),
         # A negated sentence may answer a plain question ("What does Rust not have?" is not asked).
         ("Does Rust have a garbage collector?", "Rust has no garbage collector.", 0.0),

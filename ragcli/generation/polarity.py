@@ -57,13 +57,30 @@ def _opposites() -> dict[str, frozenset[str]]:
 _OPPOSITES = _opposites()
 
 
+# A sentence can deny without a negation word: "… which prevents us from using s again".
+_IMPLICIT_NEGATION = re.compile(
+    r"\b(?:without|prevents?|prevented|unable|fails?|failed|lacks?|lacked|impossible)\b", re.IGNORECASE
+)
+# Questions whose negation is the user's situation, not a fact to match: "Why can't I …?", "What happens
+# if I don't …?", "Can a field not be public?". Their answer need not repeat the negation.
+_NOT_FACTOID = re.compile(
+    r"^\s*(?:why|what happens|what would happen|what if|can|could|is|are|does|do|did|should|will|would|"
+    r"was|were|has|have|must|may)\b|\b(?:i|my|me)\b",
+    re.IGNORECASE,
+)
+
+
 def negated(text: str) -> bool:
     return bool(_NEGATION.search(text))
 
 
 def negation_mismatch(question: str, sentence: str) -> float:
-    """1 when the question is negated and the sentence is not: "Who never issued X?" over "Y issued X"."""
-    return 1.0 if negated(question) and not negated(sentence) else 0.0
+    """1 when a factoid question is negated and the sentence is not: "Who never issued X?" over "Y issued
+    X". Adversarial edits negate factoid questions; a user's "Why can't I …?" is answered by a sentence
+    that says why, with or without "not"."""
+    if not negated(question) or _NOT_FACTOID.search(question):
+        return 0.0
+    return 0.0 if negated(sentence) or _IMPLICIT_NEGATION.search(sentence) else 1.0
 
 
 def opposite_clash(question: str, sentence: str) -> float:
