@@ -490,6 +490,25 @@ def analyse(args: argparse.Namespace) -> None:
     print(f"\nevidence step p50 {statistics.median(ms):.1f} ms, p95 {sorted(ms)[int(0.95 * len(ms))]:.1f} ms")
 
 
+def evalqa_curve(args: argparse.Namespace) -> None:
+    """Refusal and false-refusal curves by half (SQuAD articles, even = A) from `ragcli eval qa --details`
+    rows. A vetoed question's confidence is at most half the threshold it ran with, so the curve holds
+    from that value up."""
+    article = {qa["id"]: a_no for a_no, a in enumerate(_squad_articles(Path(args.squad)))
+               for p in a["paragraphs"] for qa in p["qas"]}
+    rows = [json.loads(line) for line in Path(args.details).read_text().splitlines() if line]
+    for half, parity in (("A", 0), ("B", 1)):
+        rs = [r for r in rows if article.get(r["id"], -1) % 2 == parity]
+        answerable = [r for r in rs if r["answerable"]]
+        unanswerable = [r for r in rs if not r["answerable"]]
+        print(f"half {half}: {len(answerable)} answerable, {len(unanswerable)} unanswerable")
+        for thr in (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
+            def refused(r: dict[str, Any], t: float = thr) -> bool:
+                return bool(r["refused"]) if r["confidence"] is None else r["confidence"] < t
+            print(f"  {thr:.2f}  unanswerable refused {sum(map(refused, unanswerable)) / max(1, len(unanswerable)):.3f}"
+                  f"  false refusals {sum(map(refused, answerable)) / max(1, len(answerable)):.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -510,8 +529,13 @@ def main() -> None:
     a.add_argument("features", nargs="+")
     a.add_argument("--use-best-selection", action="store_true")
     a.add_argument("--rescore", action="store_true", help="re-run the cross-encoder where the shipped input changed")
+    e = sub.add_parser("evalqa-curve", help="curves by half from `ragcli eval qa --details` rows")
+    e.add_argument("details")
+    e.add_argument("--squad", default=str(SHARED / "eval/squad-v2-part/dev-v2.0-part.json"))
     args = parser.parse_args()
-    if args.cmd == "devset":
+    if args.cmd == "evalqa-curve":
+        evalqa_curve(args)
+    elif args.cmd == "devset":
         collect_devset(args)
     elif args.cmd == "collect":
         if not Path(args.squad).exists():
