@@ -212,7 +212,7 @@ class AnswerConfig(_Section):
         True, description="Decide from the evidence whether the documents answer, before any generation."
     )
     min_confidence: float = Field(
-        0.35, ge=0, le=1, description="Refuse below this confidence (curve: docs/benchmarks.md)."
+        0.25, ge=0, le=1, description="Refuse below this confidence (curve: docs/benchmarks.md)."
     )
     shortlist: int = Field(8, ge=1, le=64, description="Sentences the cross-encoder reads per question.")
 

@@ -81,6 +81,62 @@ def test_a_sentence_that_only_restates_the_question_has_no_answer_of_the_type_as
     assert restated.answer_type == 0.0
 
 
+# ----- polarity: a negation or an opposite the evidence does not share --------------------------
+@pytest.mark.parametrize(
+    ("question", "sentence", "mismatch"),
+    [
+        ("Who never issued the Royal Proclamation of 1763?", "King George III issued the Royal Proclamation of 1763.", 1.0),
+        ("Which country did Japan not force into an alliance?", "Japan pressured Thailand into an alliance.", 1.0),
+        ("Why can't a value have two owners?", "A value cannot have two owners at the same time.", 0.0),
+        # A user's situation, not an adversarial edit: the answer need not repeat the negation.
+        ("Why can't I use a value after it has been moved?", "The move prevents us from using s again.", 0.0),
+        ("What happens if I don't call join?", "The main thread may end before the spawned one.", 0.0),
+        ("Can a struct field not be public?", "The struct's fields are still private.", 0.0),
+        # A denial without a negation word agrees with a negated question.
+        ("What did the treaty not allow?", "The treaty prevented settlement west of the mountains.", 0.0),
+        ("Who issued the Royal Proclamation of 1763?", "King George III issued the Royal Proclamation of 1763.", 0.0),
+        # A negated sentence may answer a plain question ("What does Rust not have?" is not asked).
+        ("Does Rust have a garbage collector?", "Rust has no garbage collector.", 0.0),
+    ],
+)
+def test_a_negation_the_sentence_lacks_is_a_mismatch(question: str, sentence: str, mismatch: float) -> None:
+    from ragcli.generation.polarity import negation_mismatch
+
+    assert negation_mismatch(question, sentence) == mismatch
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "clash"),
+    [
+        ("What kind of marriage became uncommon in the Jin dynasty?", "Interethnic marriage became common at this time.", 1.0),
+        ("Who decreased British military resources?", "William Pitt significantly increased British military resources.", 1.0),
+        ("The parties that hold the minority of seats form what?", "The parties that hold the majority of seats form the government.", 1.0),
+        ("When was the company unestablished?", "In 1599 the company was established.", 1.0),
+        # The word itself is there: the opposite elsewhere in the sentence is not a clash.
+        ("Who won the first election?", "Lopez won the first election and lost the last one.", 0.0),
+        # The question names both sides: a sentence about one of them answers it.
+        ("What is the difference between the stack and the heap?", "The heap is less organized.", 0.0),
+        ("When did the Normans first arrive in Italy?", "The Normans first arrived in Italy in 999.", 0.0),
+        # Words that only look prefixed ("unless", "under") are not negations of "less" or "der".
+        ("What happens unless the value is moved?", "Less memory is used when the value is moved.", 0.0),
+    ],
+)
+def test_a_sentence_that_says_the_opposite_clashes(question: str, sentence: str, clash: float) -> None:
+    from ragcli.generation.polarity import opposite_clash
+
+    assert opposite_clash(question, sentence) == clash
+
+
+def test_polarity_signals_are_part_of_a_sentences_evidence() -> None:
+    from ragcli.generation.evidence import sentence_signals
+
+    question = "Who never issued the Royal Proclamation of 1763?"
+    sentence = SentenceEvidence(1, 0, "King George III issued the Royal Proclamation of 1763.", 0.9)
+    add_constraint_signals(sentence, profile_question(question), sentence.text)
+    assert sentence_signals(sentence)["negation"] == 1.0
+    assert sentence_signals(sentence)["opposite"] == 0.0
+
+
 # ----- the gate with the real cross-encoder ------------------------------------------------------
 @pytest.fixture(scope="module")
 def cross_encoder():  # type: ignore[no-untyped-def]
@@ -121,6 +177,42 @@ def test_a_year_the_documents_do_not_cover_is_a_constraint_mismatch(cross_encode
     assessment = EvidenceScorer(cross_encoder).assess("Who won the Aurora prize in 2023?", PRIZES)
     assert assessment.refused
     assert assessment.refused_reason == CONSTRAINT_MISMATCH
+
+
+PROCLAMATION = [
+    _item(1, "Following the treaty, King George III issued the Royal Proclamation of 1763, which outlined "
+             "the division of the territory gained from France. Interethnic marriage between settlers and "
+             "the local population became common at this time.", "Seven Years' War"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question",
+    ["Who never issued the Royal Proclamation of 1763?", "What kind of marriage became uncommon at this time?"],
+)
+def test_a_question_the_evidence_contradicts_is_refused(cross_encoder, question: str) -> None:  # type: ignore[no-untyped-def]
+    assessment = EvidenceScorer(cross_encoder).assess(question, PROCLAMATION)
+    assert assessment.refused
+    assert assessment.refused_reason == CONSTRAINT_MISMATCH
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question",
+    ["Who issued the Royal Proclamation of 1763?", "What kind of marriage became common at this time?"],
+)
+def test_the_same_questions_without_the_edit_are_answered(cross_encoder, question: str) -> None:  # type: ignore[no-untyped-def]
+    assessment = EvidenceScorer(cross_encoder).assess(question, PROCLAMATION)
+    assert not assessment.refused, assessment
+
+
+def test_a_possessive_name_is_found_in_the_passage() -> None:
+    profile = profile_question("What was one of the Norman's major exports?")
+    assert "norman" in profile.names
+    sentence = SentenceEvidence(1, 0, "Normandy exported wool and wine.", 0.5)
+    add_constraint_signals(sentence, profile, "Normans. Normandy exported wool and wine.")
+    assert sentence.names == 1.0
 
 
 # ----- what an answer may show -------------------------------------------------------------------

@@ -1,0 +1,121 @@
+"""Polarity checks for the answerability gate: does the evidence say the opposite of what is asked?
+
+SQuAD 2.0's unanswerable questions are written by editing an answerable one so that the paragraph no
+longer answers it, and two of the commonest edits keep every other word: a negation inserted ("Who
+*never* issued the Royal Proclamation?") and a word swapped for its opposite ("What kind of marriage
+became *uncommon*?" over "… became common"). Relevance and word coverage cannot see either; these checks
+can, at the cost of a word list. Measured on development questions (docs/benchmarks.md, "Answerability
+gate"): a negation missing from the best sentence marks 12% of unanswerable questions and 0.3% of
+answerable ones; an opposite 7% and 1.5%.
+"""
+
+from __future__ import annotations
+
+import re
+
+# "no longer", "n't", "cannot" …; "without" is left out: "How do I run it without cargo?" asks for a way,
+# and the sentence that gives it need not say "without".
+_NEGATION = re.compile(r"\b(?:not|never|no|none|nor|neither|cannot|nothing|nobody)\b|n['’]t\b", re.IGNORECASE)
+
+# Opposites as the adversarial edits use them: direction, order, size, time, approval, polarity. Converse
+# pairs are left out: "Who bought the rights?" is answered by "X sold the rights to Y", "Who won?" by
+# "X lost to Y".
+_OPPOSITE_TEXT = """
+first last|major minor|increase decrease|rise fall|rose fell|more less|most least|higher lower|
+highest lowest|larger smaller|largest smallest|early late|earlier later|earliest latest|begin end|
+began ended|north south|east west|northern southern|eastern western|ancient modern|older newer|
+oldest newest|older younger|oldest youngest|maximum minimum|positive negative|strong weak|
+stronger weaker|strongest weakest|accept reject|allow forbid|support oppose|like dislike|
+include exclude|success failure|rich poor|wealthy poor|longer shorter|longest shortest|upper lower|
+inner outer|internal external|domestic foreign|legal illegal|true false|agree disagree|
+create destroy|built destroyed|faster slower|always never|majority minority|superior inferior|
+natural artificial|male female|men women|birth death|born died|alive dead|cheap expensive
+"""
+_WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?")
+# A negating prefix on a word whose base the other text holds ("uncommon" / "common").
+_PREFIXED = re.compile(r"^(un|non|dis)-?([a-z]{4,})$")
+# Words that only look prefixed.
+_NOT_PREFIXED_TEXT = (
+    "unless under until union unit unite united universe university unique discuss distance distinct "
+    "district disease display discover dispute"
+)
+_NOT_PREFIXED = frozenset(_NOT_PREFIXED_TEXT.split())
+
+
+def _opposites() -> dict[str, frozenset[str]]:
+    from ragcli.generation.extractive import stem
+
+    table: dict[str, set[str]] = {}
+    for pair in " ".join(_OPPOSITE_TEXT.split("\n")).split("|"):
+        if pair.strip():
+            a, b = (stem(w) for w in pair.split())
+            table.setdefault(a, set()).add(b)
+            table.setdefault(b, set()).add(a)
+    return {k: frozenset(v) for k, v in table.items()}
+
+
+_OPPOSITES = _opposites()
+
+
+# A sentence can deny without a negation word: "… which prevents us from using s again".
+_IMPLICIT_NEGATION = re.compile(
+    r"\b(?:without|prevents?|prevented|unable|fails?|failed|lacks?|lacked|impossible)\b", re.IGNORECASE
+)
+# Questions whose negation is the user's situation, not a fact to match: "Why can't I …?", "What happens
+# if I don't …?", "Can a field not be public?". Their answer need not repeat the negation.
+_NOT_FACTOID = re.compile(
+    r"^\s*(?:why|what happens|what would happen|what if|can|could|is|are|does|do|did|should|will|would|"
+    r"was|were|has|have|must|may)\b|\b(?:i|my|me)\b",
+    re.IGNORECASE,
+)
+
+
+def negated(text: str) -> bool:
+    return bool(_NEGATION.search(text))
+
+
+def negation_mismatch(question: str, sentence: str) -> float:
+    """1 when a factoid question is negated and the sentence is not: "Who never issued X?" over "Y issued
+    X". Adversarial edits negate factoid questions; a user's "Why can't I …?" is answered by a sentence
+    that says why, with or without "not"."""
+    if not negated(question) or _NOT_FACTOID.search(question):
+        return 0.0
+    return 0.0 if negated(sentence) or _IMPLICIT_NEGATION.search(sentence) else 1.0
+
+
+def opposite_clash(question: str, sentence: str) -> float:
+    """1 when the sentence holds the opposite of a question word and not the word itself ("uncommon" asked,
+    "common" said; "decreased" asked, "increased" said), unless the question holds both."""
+    q_words = _words(question)
+    s_words = _words(sentence)
+    q_keys, s_keys = set(q_words.values()), set(s_words.values())
+    for raw, key in q_words.items():
+        if key in s_keys:
+            continue
+        if (_OPPOSITES.get(key, frozenset()) & s_keys) - q_keys:
+            return 1.0
+        base = _base(raw)
+        if base and base in s_keys:
+            return 1.0
+    for raw, key in s_words.items():
+        base = _base(raw)
+        if base and base in q_keys and key not in q_keys:
+            return 1.0
+    return 0.0
+
+
+def _words(text: str) -> dict[str, str]:
+    """Each lowercased word with its stem."""
+    from ragcli.generation.extractive import stem
+
+    return {w: stem(w.replace("-", "")) for w in (m.lower() for m in _WORD.findall(text))}
+
+
+def _base(word: str) -> str | None:
+    """The stem of what a negating prefix negates ("uncommon" → "common"), or None."""
+    from ragcli.generation.extractive import stem
+
+    match = _PREFIXED.match(word)
+    if not match or word in _NOT_PREFIXED:
+        return None
+    return stem(match.group(2))
