@@ -33,6 +33,8 @@ class McpTools:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._engine: Any = None
+        # The journal's (current, settled) generations when the engine last opened the index.
+        self._opened_at: tuple[int, int] | None = None
         self._telemetry: Any = None
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="ragcli-mcp")
 
@@ -57,13 +59,12 @@ class McpTools:
         return AskOptions(k=k, mode=mode)
 
     def search(self, question: str, k: int | None = None, mode: str | None = None) -> dict[str, Any]:
-        from ragcli.query import QueryEngine
         from ragcli.serve.payloads import search_json
 
         options = self._options(question, k, mode)
         started = time.perf_counter()
-        self._engine = self._engine or QueryEngine(self.settings)
-        retrieval = self._engine.retrieve(question, options)
+        engine, _ = self._fresh_engine()
+        retrieval = engine.retrieve(question, options)
         return search_json(question, retrieval, (time.perf_counter() - started) * 1000)
 
     def ask(self, question: str, k: int | None = None, mode: str | None = None) -> dict[str, Any]:
@@ -71,9 +72,33 @@ class McpTools:
 
         options = self._options(question, k, mode)
         cpu_started = time.thread_time()
-        result, self._engine = ask_with_cache(self.settings, question, options, engine=self._engine)
+        engine, settled = self._fresh_engine()
+        result, self._engine = ask_with_cache(
+            self.settings, question, options, engine=engine, generation_cap=settled
+        )
         self._record(result, time.thread_time() - cpu_started)
         return result
+
+    def _fresh_engine(self) -> tuple[Any, int | None]:
+        """The engine, with the index reopened when an ingest changed the corpus since it was opened,
+        and the settled generation that index includes: an answer is filed under at most that one, so
+        an answer from an older version never looks current (ask_with_cache, as `ragcli serve` does)."""
+        from ragcli.cache.factory import open_journal
+        from ragcli.query import QueryEngine
+
+        try:
+            journal = open_journal(self.settings)
+            # Read before the index is opened: an ingest in between only makes answers look older.
+            seen: tuple[int, int] | None = (journal.current(), journal.settled())
+        except Exception:  # no readable journal: ask_with_cache then caches nothing
+            logger.debug("Corpus journal unreadable", exc_info=True)
+            seen = None
+        if self._engine is None:
+            self._engine = QueryEngine(self.settings)
+        elif seen is None or seen != self._opened_at:
+            self._engine.reopen_index()
+        self._opened_at = seen
+        return self._engine, None if seen is None else seen[1]
 
     def _record(self, result: dict[str, Any], cpu_seconds: float) -> None:
         from ragcli.telemetry.facade import Telemetry

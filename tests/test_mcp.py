@@ -64,3 +64,27 @@ def test_mcp_lists_read_only_tools_and_answers_search_and_ask(config: Path) -> N
 
     bad = calls["bad"]
     assert bad.is_error and "empty" in bad.content[0].text
+
+
+def test_the_mcp_tools_see_an_ingest_by_another_process_and_never_serve_the_old_answer(
+    tmp_path: Path, onnx_embedder: Any
+) -> None:
+    from ragcli.mcp_server import McpTools
+
+    path = write_config(tmp_path)
+    settings = load_settings(path, env={})
+    docs = write_docs(tmp_path / "docs", DOCS)
+    Ingestor(settings, embedder=onnx_embedder).run([docs])
+    tools = McpTools(settings)
+    question = "At what pressure does the relief valve open?"
+    first = tools.ask(question)
+    assert "8 bar" in first["answer"]
+    assert tools.ask(question)["cache"] == "exact"
+
+    (docs / "valves.md").write_text(
+        "# Valves\n\nThe V-12 relief valve opens at 11 bar of pressure since the 2026 refit.\n", encoding="utf-8"
+    )
+    Ingestor(settings, embedder=onnx_embedder).run([docs])  # another process, as far as the tools know
+    fresh = tools.ask(question)
+    assert fresh["cache"] is None and "11 bar" in fresh["answer"]
+    assert "11 bar" in tools.search("relief valve pressure", k=1)["passages"][0]["text"]

@@ -199,6 +199,13 @@ class QueryEngine:
                 self._reranker = get_reranker(self.config.rerank)
             return self._reranker
 
+    def reopen_index(self) -> None:
+        """Open the index again on next use, at its newest version (a long-lived engine after an
+        ingest by another process); the models stay loaded."""
+        with self._loading:
+            self._store = None
+            self._sources = None
+
     def prefetch(self) -> None:
         """Load the cross-encoder on a thread while the question is embedded and the index searched: a
         fresh process then pays its load (~0.2 s, mostly inside onnxruntime, which releases the GIL) on
