@@ -408,14 +408,16 @@ class Ingestor:
 
     def _read(self, path: Path) -> tuple[bytes, float]:
         stat = path.stat()
-        limit = self.config.ingest.max_file_mb * 1024 * 1024
-        if stat.st_size > limit:
+        self._check_size(stat.st_size, "file")
+        return path.read_bytes(), stat.st_mtime
+
+    def _check_size(self, size: int, what: str) -> None:
+        if size > self.config.ingest.max_file_mb * 1024 * 1024:
             raise PermanentError(
-                f"file is {stat.st_size / 1e6:.1f} MB, over the {self.config.ingest.max_file_mb:g} MB limit",
+                f"{what} is {size / 1e6:.1f} MB, over the {self.config.ingest.max_file_mb:g} MB limit",
                 stage="read",
                 hint="Raise [ingest] max_file_mb to index it.",
             )
-        return path.read_bytes(), stat.st_mtime
 
     def _list_objects(self, url: str) -> list[RemoteObject]:
         from ragcli.loaders.objects import list_objects
@@ -431,13 +433,7 @@ class Ingestor:
     def _read_object(self, obj: RemoteObject) -> tuple[bytes | None, float, str]:
         """(bytes, mtime, content hash); bytes None when the listing shows the object unchanged since it
         was last read (its hash comes from the object catalog, nothing is downloaded)."""
-        limit = self.config.ingest.max_file_mb * 1024 * 1024
-        if obj.size > limit:
-            raise PermanentError(
-                f"object is {obj.size / 1e6:.1f} MB, over the {self.config.ingest.max_file_mb:g} MB limit",
-                stage="read",
-                hint="Raise [ingest] max_file_mb to index it.",
-            )
+        self._check_size(obj.size, "object")
         known = self.objects.known_hash(obj)
         if known is not None:
             return None, obj.mtime, known
