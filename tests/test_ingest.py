@@ -428,3 +428,19 @@ def test_a_run_killed_inside_one_large_document_re_embeds_only_the_rest(tmp_path
     assert report["chunks_reused"] == 12
     assert report["chunks_embedded"] > 0 and report["added"] == 1
     _assert_consistent(home)
+
+
+def test_a_file_over_the_size_limit_is_a_failure_that_names_the_setting(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    from ragcli.config import load_settings
+
+    settings = load_settings(env={"RAGCLI_HOME": str(tmp_path / "state"), "RAGCLI_INGEST__MAX_FILE_MB": "0.001"})
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "small.md").write_text("# Small\n\nThe pump runs at 40 litres a minute.\n", encoding="utf-8")
+    (root / "large.md").write_text("# Large\n\n" + "The valve is checked weekly. " * 100, encoding="utf-8")
+    report = _ingest(settings, embedder, root)
+    assert report.added == 1 and report.failed == 1
+    [failure] = report.failures
+    assert failure["source"].endswith("large.md") and "over the 0.001 MB limit" in failure["error"]
