@@ -74,13 +74,12 @@ def load_session(model_file: Path, threads: int, config_key: str) -> Any:
             logger.debug("Optimised model copy %s unusable; rebuilding it", copy, exc_info=True)
             with contextlib.suppress(OSError):
                 copy.unlink(missing_ok=True)
-    extended = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     if copy is not None:
         session = _save_optimized(ort, model_file, copy, threads)
         if session is not None:
             return session
     try:
-        return _session(ort, model_file, threads, extended)
+        return _session(ort, model_file, threads, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
     except Exception as exc:  # ORT raises its own untyped errors for corrupt or incompatible files
         raise ModelError(
             f"Cannot load ONNX model {model_file}: {exc}",

@@ -243,9 +243,8 @@ class SafeCache:
 
 def safe_get(cache: Any, key: str) -> Any:
     """`cache.get` that treats an unreadable value or an unreachable cache as a miss. A `SafeCache`
-    handles its own damage; another backend (Redis) that cannot answer costs a miss, with one warning."""
-    if isinstance(cache, SafeCache):
-        return cache.get(key)
+    handles its own damage and never raises; another backend (Redis) that cannot answer costs a miss,
+    with one warning."""
     try:
         return cache.get(key)
     except Exception as exc:  # a cache may cost a miss, never an answer
