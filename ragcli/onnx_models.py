@@ -91,6 +91,10 @@ def _session(ort: Any, path: Path, threads: int, level: Any, save_to: Path | Non
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.graph_optimization_level = level
+    # Idle pool threads busy-wait for work by default. A fresh `ask` then burns ~0.1 CPU-s spinning
+    # between its few small runs, and concurrent server requests spin against each other on two cores;
+    # batch embedding loses ~1% wall time without it (docs/benchmarks.md, "Cold start").
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if save_to is not None:
         options.optimized_model_filepath = str(save_to)
     # ORT prints initializer/provider warnings straight to the console; errors still raise.

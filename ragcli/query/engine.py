@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -207,17 +208,24 @@ class QueryEngine:
             self._sources = None
 
     def prefetch(self) -> None:
-        """Load the cross-encoder on a thread while the question is embedded and the index searched: a
-        fresh process then pays its load (~0.2 s, mostly inside onnxruntime, which releases the GIL) on
-        the second core instead of after the search. A no-op when it is loaded or will not be used."""
-        if self._reranker is not None or not (self.config.answer.gate or self.config.rerank.enabled):
+        """Import pylance, then load the answer gate's cross-encoder, on a thread while the question is
+        embedded: a fresh process pays for them (~0.1 s, needed to open the index right after the
+        embedding; ~0.2 s, mostly inside onnxruntime, which releases the GIL) on the second core. Loading
+        the embedder there too was slower: two model loads and the main thread share two cores. A no-op
+        when everything is loaded or will not be used."""
+        want_lance = "lance" not in sys.modules
+        want_reranker = self._reranker is None and (self.config.answer.gate or self.config.rerank.enabled)
+        if not (want_lance or want_reranker):
             return
 
         def load() -> None:
             try:
-                self.reranker  # noqa: B018 - loading is the point
-            except Exception:  # the ask that needs it reports the failure itself
-                logger.debug("Prefetching the reranker failed", exc_info=True)
+                if want_lance:
+                    import lance  # noqa: F401
+                if want_reranker:
+                    self.reranker  # noqa: B018 - loading is the point
+            except Exception:  # the ask that needs it loads it again and reports the failure itself
+                logger.debug("Prefetching failed", exc_info=True)
 
         threading.Thread(target=load, name="ragcli-prefetch", daemon=True).start()
 
