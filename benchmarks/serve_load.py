@@ -202,13 +202,13 @@ def frameworks(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ----- load ------------------------------------------------------------------------------------------------
-def build_home(squad: str) -> tuple[dict[str, str], list[str], list[Any]]:
+def build_home(squad: str, extra_env: dict[str, str]) -> tuple[dict[str, str], list[str], list[Any]]:
     from ragcli.config import load_settings
     from ragcli.evaluation.harness import build_index
     from ragcli.evaluation.squad import load_squad, paragraph_documents
 
     home = OUT / "serve-home"
-    env = {"RAGCLI_HOME": str(home)}
+    env = {"RAGCLI_HOME": str(home)} | extra_env
     settings = load_settings(env=env)
     examples = load_squad(squad)
     build_index(settings, paragraph_documents(examples))
@@ -324,7 +324,9 @@ def soak_phase(client: Client, pid: int, questions: list[str], count: int, secon
     }
 
 
-def ingest_phase(client: Client, env: dict[str, str], examples: list[Any], questions: list[str], docs: int) -> dict[str, Any]:
+def ingest_phase(
+    client: Client, env: dict[str, str], examples: list[Any], questions: list[str], docs: int, nice: int
+) -> dict[str, Any]:
     folder = OUT / "serve-ingest-docs"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -337,7 +339,8 @@ def ingest_phase(client: Client, env: dict[str, str], examples: list[Any], quest
     idle = run_load(client, bodies[:150], 2)
     child = {k: v for k, v in os.environ.items() if not k.startswith("RAGCLI_")} | env | {"PYTHONPATH": str(REPO)}
     started = time.perf_counter()
-    ingest = subprocess.Popen([sys.executable, "-m", "ragcli", "-q", "ingest", str(folder)], env=child,
+    prefix = ["nice", "-n", str(nice)] if nice else []
+    ingest = subprocess.Popen([*prefix, sys.executable, "-m", "ragcli", "-q", "ingest", str(folder)], env=child,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     during: dict[str, Any] = {"requests": 0, "errors": 0, "walls": []}
     offset = 150
@@ -351,6 +354,7 @@ def ingest_phase(client: Client, env: dict[str, str], examples: list[Any], quest
     after = run_load(client, bodies[offset : offset + 20], 2)
     return {
         "documents": docs,
+        "ingest_nice": nice,
         "ingest_seconds": round(ingest_seconds, 1),
         "ingest_exit": ingest.returncode,
         "idle": strip(idle),
@@ -361,7 +365,8 @@ def ingest_phase(client: Client, env: dict[str, str], examples: list[Any], quest
 
 
 def load(args: argparse.Namespace) -> dict[str, Any]:
-    env, questions, examples = build_home(args.squad)
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    env, questions, examples = build_home(args.squad, extra_env)
     rng = random.Random(13)
     rng.shuffle(questions)
     n = args.requests
@@ -399,7 +404,7 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
         if args.soak:
             out["soak"] = soak_phase(client, proc.pid, questions, args.soak, args.soak_seconds)
         if args.ingest_docs:
-            out["ingest"] = ingest_phase(client, env, examples, questions, args.ingest_docs)
+            out["ingest"] = ingest_phase(client, env, examples, questions, args.ingest_docs, args.ingest_nice)
     finally:
         proc.send_signal(signal.SIGTERM)
         out["server_exit_code"] = proc.wait(timeout=120)
@@ -418,6 +423,9 @@ def main() -> None:
     ld.add_argument("--soak", type=int, default=0, help="Requests in the soak phase (e.g. 10000).")
     ld.add_argument("--soak-seconds", type=float, default=900.0)
     ld.add_argument("--ingest-docs", type=int, default=0)
+    ld.add_argument("--ingest-nice", type=int, default=0, help="Run the ingest under `nice -n N`.")
+    ld.add_argument("--env", action="append", default=[], metavar="RAGCLI_X=V",
+                    help="Configuration for the server and the warm process, e.g. RAGCLI_ANSWER__GATE=false.")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     command: Callable[[argparse.Namespace], dict[str, Any]] = frameworks if args.command == "frameworks" else load

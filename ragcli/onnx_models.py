@@ -95,6 +95,10 @@ def _session(ort: Any, path: Path, threads: int, level: Any, save_to: Path | Non
     # between its few small runs, and concurrent server requests spin against each other on two cores;
     # batch embedding loses ~1% wall time without it (docs/benchmarks.md, "Cold start").
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # The memory pattern planner keeps a plan and its buffers for every input shape it has seen; with
+    # padded batches of ever-changing lengths that grew ingest and a long-lived server by hundreds of
+    # MB for no measurable speed (docs/benchmarks.md, "Memory").
+    options.enable_mem_pattern = False
     if save_to is not None:
         options.optimized_model_filepath = str(save_to)
     # ORT prints initializer/provider warnings straight to the console; errors still raise.
