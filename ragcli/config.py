@@ -73,6 +73,13 @@ class IngestConfig(_Section):
     max_attempts: int = Field(3, ge=1, description="Runs that retry an unchanged failed file.")
     prune: bool = Field(True, description="Remove indexed files that are gone from an ingested folder.")
     write_batch_docs: int = Field(64, ge=1, description="Documents committed to the index at once.")
+    nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="CPU priority (Unix niceness) an ingest lowers itself to, so queries on the same machine "
+        "(`ragcli serve`, `ask`) keep their latency during a cron ingest; 0 leaves it as started.",
+    )
     ocr: Literal["auto", "off", "force"] = Field(
         "auto", description="OCR scanned PDF pages and images: auto (pages without text), off, force (all)."
     )

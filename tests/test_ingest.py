@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -444,3 +445,46 @@ def test_a_file_over_the_size_limit_is_a_failure_that_names_the_setting(
     assert report.added == 1 and report.failed == 1
     [failure] = report.failures
     assert failure["source"].endswith("large.md") and "over the 0.001 MB limit" in failure["error"]
+
+
+def _niceness(pid: int) -> int | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[16])  # field 19 of stat; the split starts at field 3
+
+
+@pytest.mark.parametrize(("setting", "started", "expected"), [(None, 0, 10), ("0", 0, 0), (None, 15, 15)])
+def test_an_ingest_runs_at_a_lower_cpu_priority(
+    tmp_path: Path, setting: str | None, started: int, expected: int
+) -> None:
+    """[ingest] nice: an ingest lowers itself to niceness 10 by default, never raises a nicer start, and
+    0 leaves it alone. Read from /proc while the real CLI runs."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "note.md").write_text("# Note\n\nThe pump is serviced every spring.\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGCLI_")} | {
+        "RAGCLI_HOME": str(tmp_path / "home"),
+        "PYTHONPATH": str(REPO),
+    }
+    if setting is not None:
+        env["RAGCLI_INGEST__NICE"] = setting
+    prefix = ["nice", "-n", str(started)] if started else []
+    proc = subprocess.Popen(
+        [*prefix, sys.executable, "-m", "ragcli", "-q", "ingest", str(docs)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    seen: set[int] = set()
+    while proc.poll() is None:
+        value = _niceness(proc.pid)
+        if value is not None:
+            seen.add(value)
+        time.sleep(0.01)
+    assert proc.wait(timeout=120) == 0
+    assert expected in seen
+    assert max(seen) == expected

@@ -16,6 +16,22 @@ from ragcli.errors import EXIT_OK, EXIT_PARTIAL
 logger = logging.getLogger("ragcli")
 
 
+def lower_priority(niceness: int) -> None:
+    """Run at least at `niceness` ([ingest] nice): embedding takes every core it is given, and a server
+    on the same two cores answered with 16x its idle p95 during an unniced ingest, 1.2x under nice 10
+    (docs/benchmarks.md, "`ragcli serve`"). A process started nicer than that stays as it is."""
+    import os
+
+    if not niceness or not hasattr(os, "nice"):
+        return
+    current = os.nice(0)
+    if current < niceness:
+        try:
+            os.nice(niceness - current)
+        except OSError:  # not permitted (some containers): ingest at the priority it has
+            logger.debug("Could not lower the ingest's CPU priority", exc_info=True)
+
+
 def run_ingest(
     settings: Settings,
     paths: Sequence[Path | str],
@@ -29,6 +45,7 @@ def run_ingest(
     from ragcli.ingest.pipeline import Ingestor
     from ragcli.telemetry.facade import Telemetry
 
+    lower_priority(settings.config.ingest.nice)
     if settings.config.ingest.engine == "ray":
         from ragcli.ingest.ray_engine import RayIngestor as Ingestor
     with observer_for(json_output) as observer:
@@ -87,6 +104,7 @@ def run_reindex(settings: Settings, *, json_output: bool) -> int:
     from ragcli.errors import EXIT_STORE
     from ragcli.ingest.rebuild import rebuild_index
 
+    lower_priority(settings.config.ingest.nice)
     with observer_for(json_output) as observer:
         result = rebuild_index(settings, observer=observer)
     for note in result.notes:
