@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -144,8 +145,16 @@ def _names(text: str) -> list[str]:
 
 
 def _name_found(name: str, haystack: str) -> bool:
-    """A name in lowercased text; a plural ("Europeans") also counts when the text has the singular."""
+    """A name in lowercased text; a plural ("Europeans") also counts when the text has the singular.
+    Accents do not count: questions are typed without them ("Temur" for "Temür", "Herve" for "Hervé")."""
+    name, haystack = fold_accents(name), fold_accents(haystack)
     return name in haystack or (len(name) > 4 and name.endswith("s") and name[:-1] in haystack)
+
+
+def fold_accents(text: str) -> str:
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 # ----- the sentences ------------------------------------------------------------------------------

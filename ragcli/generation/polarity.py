@@ -29,7 +29,11 @@ stronger weaker|strongest weakest|accept reject|allow forbid|support oppose|like
 include exclude|success failure|rich poor|wealthy poor|longer shorter|longest shortest|upper lower|
 inner outer|internal external|domestic foreign|legal illegal|true false|agree disagree|
 create destroy|built destroyed|faster slower|always never|majority minority|superior inferior|
-natural artificial|male female|men women|birth death|born died|alive dead|cheap expensive
+natural artificial|male female|men women|birth death|born died|alive dead|cheap expensive|
+encourage discourage|appear disappear|approve disapprove|advantage disadvantage|rural urban|
+permanent temporary|formal informal|common rare|best worst|better worse|victory defeat|friend enemy|
+ally enemy|import export|gain loss|increase reduce|rise decline|large small|big small|succeed fail|
+succeeded failed|strengthen weaken|expand shrink|wide narrow|hot cold|wet dry
 """
 _WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?")
 # A negating prefix on a word whose base the other text holds ("uncommon" / "common").
@@ -70,17 +74,27 @@ _NOT_FACTOID = re.compile(
 )
 
 
+# A question can deny without a negation word too: "When did Kublai fail to move the capital?" is an
+# edit of "When did Kublai move the capital?" that "Kublai readied the move …" does not answer.
+_QUESTION_DENIAL = re.compile(r"\b(?:fail|fails|failed|unable|impossible)\b", re.IGNORECASE)
+
+
 def negated(text: str) -> bool:
     return bool(_NEGATION.search(text))
 
 
 def negation_mismatch(question: str, sentence: str) -> float:
     """1 when a factoid question is negated and the sentence is not: "Who never issued X?" over "Y issued
-    X". Adversarial edits negate factoid questions; a user's "Why can't I …?" is answered by a sentence
-    that says why, with or without "not"."""
-    if not negated(question) or _NOT_FACTOID.search(question):
+    X", "When did X fail to …?" over "X did …". Adversarial edits negate factoid questions; a user's
+    "Why can't I …?" is answered by a sentence that says why, with or without "not"."""
+    if _NOT_FACTOID.search(question):
         return 0.0
-    return 0.0 if negated(sentence) or _IMPLICIT_NEGATION.search(sentence) else 1.0
+    if negated(question):
+        return 0.0 if negated(sentence) or _IMPLICIT_NEGATION.search(sentence) else 1.0
+    if _QUESTION_DENIAL.search(question):
+        # "fail", "unable" and "impossible" are among the sentence's own denials: it may repeat the word.
+        return 0.0 if negated(sentence) or _IMPLICIT_NEGATION.search(sentence) else 1.0
+    return 0.0
 
 
 def opposite_clash(question: str, sentence: str) -> float:
