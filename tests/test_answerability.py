@@ -97,6 +97,11 @@ def test_a_sentence_that_only_restates_the_question_has_no_answer_of_the_type_as
         ("Who issued the Royal Proclamation of 1763?", "King George III issued the Royal Proclamation of 1763.", 0.0),
         # A negated sentence may answer a plain question ("What does Rust not have?" is not asked).
         ("Does Rust have a garbage collector?", "Rust has no garbage collector.", 0.0),
+        # "fail to", "unable", "impossible" deny as "not" does.
+        ("When did Kublai fail to move the Mongol capital?", "Kublai moved the Mongol capital to Khanbaliq in 1264.", 1.0),
+        ("Who was unable to cross the river?", "The army crossed the river at dawn.", 1.0),
+        ("Who failed to reach the summit in 1924?", "Mallory and Irvine failed to return from the summit in 1924.", 0.0),
+        ("When did Kublai fail to move the Mongol capital?", "Kublai's first move of the capital did not succeed in 1260.", 0.0),
     ],
 )
 def test_a_negation_the_sentence_lacks_is_a_mismatch(question: str, sentence: str, mismatch: float) -> None:
@@ -112,6 +117,9 @@ def test_a_negation_the_sentence_lacks_is_a_mismatch(question: str, sentence: st
         ("Who decreased British military resources?", "William Pitt significantly increased British military resources.", 1.0),
         ("The parties that hold the minority of seats form what?", "The parties that hold the majority of seats form the government.", 1.0),
         ("When was the company unestablished?", "In 1599 the company was established.", 1.0),
+        ("What discouraged trade under the Yuan?", "The Ilkhanate encouraged trade and commerce across Asia.", 1.0),
+        ("The referendum succeeded in what year?", "The 1979 referendum on a devolved assembly failed.", 1.0),
+        ("What is contained in a large packet header?", "The packet header can be small.", 1.0),
         # The word itself is there: the opposite elsewhere in the sentence is not a clash.
         ("Who won the first election?", "Lopez won the first election and lost the last one.", 0.0),
         # The question names both sides: a sentence about one of them answers it.
@@ -189,7 +197,12 @@ PROCLAMATION = [
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "question",
-    ["Who never issued the Royal Proclamation of 1763?", "What kind of marriage became uncommon at this time?"],
+    [
+        "Who never issued the Royal Proclamation of 1763?",
+        "What kind of marriage became uncommon at this time?",
+        "Who failed to issue the Royal Proclamation of 1763?",
+        "Which king of Spain issued the Royal Proclamation of 1763?",
+    ],
 )
 def test_a_question_the_evidence_contradicts_is_refused(cross_encoder, question: str) -> None:  # type: ignore[no-untyped-def]
     assessment = EvidenceScorer(cross_encoder).assess(question, PROCLAMATION)
@@ -205,6 +218,68 @@ def test_a_question_the_evidence_contradicts_is_refused(cross_encoder, question:
 def test_the_same_questions_without_the_edit_are_answered(cross_encoder, question: str) -> None:  # type: ignore[no-untyped-def]
     assessment = EvidenceScorer(cross_encoder).assess(question, PROCLAMATION)
     assert not assessment.refused, assessment
+
+
+SAUDI = [
+    _item(1, "Saudi Arabia is an Arab, largely Sunni Muslim nation headed by a near absolutist monarchy. "
+             "Its oil revenue funded religious charities abroad.", "Iran and Saudi Arabia"),
+    _item(2, "Tugh Temür died in 1332, and the court chose his nephew as emperor.", "Yuan dynasty"),
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "unknown"),
+    [
+        # An entity swapped for one the context never mentions.
+        ("What kind of monarchy is Qatar led by?", ["qatar"]),
+        ("Who funded the charities of Kuwait-based groups?", ["kuwait"]),
+        # Accents, a typo, a plural, another form of a word, the title and the first word do not count.
+        ("When did Tugh Temur die?", []),
+        ("What kind of monarchy is Saudi Arabie led by?", []),
+        ("Where did the Saudis send oil revenue?", []),
+        ("When was the emperor Chosen?", []),
+        ("What did Iran fund?", []),
+        ("Qatar's monarchy is what kind?", []),
+    ],
+)
+def test_names_the_context_never_mentions(question: str, unknown: list[str]) -> None:
+    from ragcli.generation.evidence import unknown_names
+
+    assert unknown_names(question, SAUDI) == unknown
+
+
+def test_a_name_in_the_heading_path_is_known() -> None:
+    from dataclasses import replace
+
+    from ragcli.generation.evidence import unknown_names
+
+    item = _item(1, "It holds the values until the scope ends.", "Chapter 8")
+    item = ContextItem(1, item.text, replace(item.passage, heading="Common Collections > Storing Values in Vectors"))
+    assert unknown_names("How does a Vector store values?", [item]) == []
+    assert unknown_names("How does a HashMap store values?", [item]) == ["hashmap"]
+
+
+@pytest.mark.slow
+def test_a_question_about_a_name_the_documents_lack_is_refused_through_the_pipeline(tmp_path: Path) -> None:
+    from ragcli.ingest.pipeline import Ingestor
+    from ragcli.query import QueryEngine
+    from tests.conftest import make_settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "gulf.md").write_text(
+        "# Monarchies of the Gulf\n\nSaudi Arabia is an Arab, largely Sunni Muslim nation headed by a near "
+        "absolutist monarchy. The Ottoman Empire once held its western coast.\n"
+    )
+    settings = make_settings(tmp_path / "state", RAGCLI_CACHE__ENABLED="false")
+    Ingestor(settings).run([docs])
+    engine = QueryEngine(settings)
+    swapped = engine.ask("What kind of Sunni Muslim monarchy is Qatar headed by?")
+    assert swapped.refused and swapped.refused_reason == CONSTRAINT_MISMATCH
+    asked = engine.ask("What kind of monarchy is Saudi Arabia headed by?")
+    assert not asked.refused and "absolutist monarchy" in asked.answer
+    denied = engine.ask("What kind of monarchy is Saudi Arabia unable to be headed by?")
+    assert denied.refused and denied.refused_reason == CONSTRAINT_MISMATCH
 
 
 def test_a_possessive_name_is_found_in_the_passage() -> None:
