@@ -522,8 +522,11 @@ def evalqa_curve(args: argparse.Namespace) -> None:
         for thr in (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
             def refused(r: dict[str, Any], t: float = thr) -> bool:
                 return bool(r["refused"]) if r["confidence"] is None else r["confidence"] < t
+            # The answer shown does not depend on the threshold: a refusal only replaces it.
+            gold = sum(bool(r.get("gold_in_answer")) and not refused(r) for r in answerable)
             print(f"  {thr:.2f}  unanswerable refused {sum(map(refused, unanswerable)) / max(1, len(unanswerable)):.3f}"
-                  f"  false refusals {sum(map(refused, answerable)) / max(1, len(answerable)):.3f}")
+                  f"  false refusals {sum(map(refused, answerable)) / max(1, len(answerable)):.3f}"
+                  f"  gold in answer {gold / max(1, len(answerable)):.3f}")
 
 
 def main() -> None:
