@@ -117,7 +117,7 @@ def collect_devset(args: argparse.Namespace) -> None:
                 "sentences": [
                     {"n": s.n, "rank": s.item_rank, "text": s.text, "lexical": s.lexical, "relevance": s.relevance,
                      "numbers": s.numbers, "names": s.names, "answer_type": s.answer_type,
-                     "negation": s.negation, "opposite": s.opposite, "unknown_name": s.unknown_name,
+                     "negation": s.negation, "opposite": s.opposite,
                      "gold": _contains(s.text, q["answers"]) if q.get("answers") else False}
                     for s in sentences
                 ],
@@ -214,7 +214,7 @@ def collect(args: argparse.Namespace) -> None:
                 "sentences": [
                     {"n": s.n, "rank": s.item_rank, "text": s.text, "lexical": s.lexical, "relevance": s.relevance,
                      "numbers": s.numbers, "names": s.names, "answer_type": s.answer_type,
-                     "negation": s.negation, "opposite": s.opposite, "unknown_name": s.unknown_name,
+                     "negation": s.negation, "opposite": s.opposite,
                      "gold": _contains(s.text, q["golds"]) if q["golds"] else False}
                     for s in sentences
                 ],
@@ -282,18 +282,11 @@ def rescore_pointing_back(rows: list[dict[str, Any]]) -> int:
 
 def recompute_constraints(row: dict[str, Any]) -> None:
     """Constraint signals with the current code (they are cheap; the cross-encoder's are stored)."""
-    from ragcli.generation.evidence import (
-        _name_found,
-        _type_present,
-        number_agreement,
-        profile_question,
-        unknown_names,
-    )
+    from ragcli.generation.evidence import _name_found, _type_present, number_agreement, profile_question
     from ragcli.generation.extractive import previous_sentence
     from ragcli.generation.polarity import negation_mismatch, opposite_clash
 
     profile = profile_question(row["question"])
-    unknown = 1.0 if unknown_names(row["question"], _context_items(row)) else 0.0
     for s in row["sentences"]:
         text = _passage_text(row, s["n"])
         previous = previous_sentence(text, s["text"]) if text else None
@@ -306,23 +299,13 @@ def recompute_constraints(row: dict[str, Any]) -> None:
             s["names"] = sum(_name_found(name, haystack) for name in profile.names) / len(profile.names)
         s["negation"] = negation_mismatch(row["question"], s["text"])
         s["opposite"] = opposite_clash(row["question"], s["text"])
-        s["unknown_name"] = unknown
-
-
-def _context_items(row: dict[str, Any]) -> list[Any]:
-    """The stored context as `ContextItem`s (rows keep no heading path: the shipped check also reads it)."""
-    from ragcli.models import ContextItem, Passage
-
-    return [ContextItem(it["n"], it["text"], Passage("", "", "", it["title"] or "", None, None, 0, it["text"], 0.0))
-            for it in row.get("items", [])]
 
 
 def _evidence(s: dict[str, Any]) -> Any:
     from ragcli.generation.evidence import SentenceEvidence
 
     return SentenceEvidence(s["n"], s["rank"], s["text"], s["lexical"], s["relevance"], s["numbers"], s["names"],
-                            s["answer_type"], negation=s.get("negation", 0.0), opposite=s.get("opposite", 0.0),
-                            unknown_name=s.get("unknown_name", 0.0))
+                            s["answer_type"], negation=s.get("negation", 0.0), opposite=s.get("opposite", 0.0))
 
 
 def _signals(s: dict[str, Any]) -> dict[str, float]:

@@ -201,7 +201,7 @@ PROCLAMATION = [
         "Who never issued the Royal Proclamation of 1763?",
         "What kind of marriage became uncommon at this time?",
         "Who failed to issue the Royal Proclamation of 1763?",
-        "Which king of Spain issued the Royal Proclamation of 1763?",
+        "What kind of marriage became rare at this time?",
     ],
 )
 def test_a_question_the_evidence_contradicts_is_refused(cross_encoder, question: str) -> None:  # type: ignore[no-untyped-def]
@@ -220,66 +220,34 @@ def test_the_same_questions_without_the_edit_are_answered(cross_encoder, questio
     assert not assessment.refused, assessment
 
 
-SAUDI = [
-    _item(1, "Saudi Arabia is an Arab, largely Sunni Muslim nation headed by a near absolutist monarchy. "
-             "Its oil revenue funded religious charities abroad.", "Iran and Saudi Arabia"),
-    _item(2, "Tugh Temür died in 1332, and the court chose his nephew as emperor.", "Yuan dynasty"),
-]
-
-
-@pytest.mark.parametrize(
-    ("question", "unknown"),
-    [
-        # An entity swapped for one the context never mentions.
-        ("What kind of monarchy is Qatar led by?", ["qatar"]),
-        ("Who funded the charities of Kuwait-based groups?", ["kuwait"]),
-        # Accents, a typo, a plural, another form of a word, the title and the first word do not count.
-        ("When did Tugh Temur die?", []),
-        ("What kind of monarchy is Saudi Arabie led by?", []),
-        ("Where did the Saudis send oil revenue?", []),
-        ("When was the emperor Chosen?", []),
-        ("What did Iran fund?", []),
-        ("Qatar's monarchy is what kind?", []),
-    ],
-)
-def test_names_the_context_never_mentions(question: str, unknown: list[str]) -> None:
-    from ragcli.generation.evidence import unknown_names
-
-    assert unknown_names(question, SAUDI) == unknown
-
-
-def test_a_name_in_the_heading_path_is_known() -> None:
-    from dataclasses import replace
-
-    from ragcli.generation.evidence import unknown_names
-
-    item = _item(1, "It holds the values until the scope ends.", "Chapter 8")
-    item = ContextItem(1, item.text, replace(item.passage, heading="Common Collections > Storing Values in Vectors"))
-    assert unknown_names("How does a Vector store values?", [item]) == []
-    assert unknown_names("How does a HashMap store values?", [item]) == ["hashmap"]
-
-
 @pytest.mark.slow
-def test_a_question_about_a_name_the_documents_lack_is_refused_through_the_pipeline(tmp_path: Path) -> None:
+def test_a_denied_or_reversed_question_is_refused_through_the_pipeline(tmp_path: Path) -> None:
     from ragcli.ingest.pipeline import Ingestor
     from ragcli.query import QueryEngine
     from tests.conftest import make_settings
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "gulf.md").write_text(
-        "# Monarchies of the Gulf\n\nSaudi Arabia is an Arab, largely Sunni Muslim nation headed by a near "
-        "absolutist monarchy. The Ottoman Empire once held its western coast.\n"
+    (docs / "yuan.md").write_text(
+        "# Yuan dynasty\n\nKublai moved the Mongol capital from Karakorum to Khanbaliq in 1264. The "
+        "communications with the Ilkhanate encouraged trade and commerce across Asia.\n"
     )
     settings = make_settings(tmp_path / "state", RAGCLI_CACHE__ENABLED="false")
     Ingestor(settings).run([docs])
     engine = QueryEngine(settings)
-    swapped = engine.ask("What kind of Sunni Muslim monarchy is Qatar headed by?")
-    assert swapped.refused and swapped.refused_reason == CONSTRAINT_MISMATCH
-    asked = engine.ask("What kind of monarchy is Saudi Arabia headed by?")
-    assert not asked.refused and "absolutist monarchy" in asked.answer
-    denied = engine.ask("What kind of monarchy is Saudi Arabia unable to be headed by?")
-    assert denied.refused and denied.refused_reason == CONSTRAINT_MISMATCH
+    for edited in ("When did Kublai fail to move the Mongol capital?", "What discouraged trade across Asia?"):
+        refused = engine.ask(edited)
+        assert refused.refused and refused.refused_reason == CONSTRAINT_MISMATCH, refused.answer
+    answered = engine.ask("When did Kublai move the Mongol capital?")
+    assert not answered.refused and "1264" in answered.answer
+    assert not engine.ask("What encouraged trade across Asia?").refused
+
+
+def test_names_match_without_accents() -> None:
+    profile = profile_question("When did Tugh Temur die, and who followed Ogedei?")
+    sentence = SentenceEvidence(1, 0, "Tugh Temür died in 1332.", 0.5)
+    add_constraint_signals(sentence, profile, "Yuan dynasty. Tugh Temür died in 1332. Ögedei Khan ruled before.")
+    assert sentence.names == 1.0
 
 
 def test_a_possessive_name_is_found_in_the_passage() -> None:
