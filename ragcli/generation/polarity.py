@@ -32,7 +32,7 @@ create destroy|built destroyed|faster slower|always never|majority minority|supe
 natural artificial|male female|men women|birth death|born died|alive dead|cheap expensive|
 encourage discourage|appear disappear|approve disapprove|advantage disadvantage|rural urban|
 permanent temporary|formal informal|common rare|best worst|better worse|victory defeat|friend enemy|
-ally enemy|import export|gain loss|increase reduce|rise decline|large small|big small|succeed fail|
+ally enemy|import export|gain loss|increase reduce|rise decline|succeed fail|
 succeeded failed|strengthen weaken|expand shrink|wide narrow|hot cold|wet dry
 """
 _WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?")
