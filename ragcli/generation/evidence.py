@@ -14,8 +14,8 @@ How a sentence is judged, cheapest first:
    the question must appear in the sentence, and its names in the sentence's passage (or title).
 4. Answer type: a "when" question wants a date, "how many" a number, "who" a name — one that is not
    already in the question. A sentence that only restates the question has none.
-5. Polarity (`ragcli.generation.polarity`): a negated question ("Who never issued …?") is not answered
-   by a sentence without a negation, nor "uncommon" by "common".
+5. Polarity (`ragcli.generation.polarity`): a negated question ("Who never issued …?", "When did X fail
+   to …?") is not answered by a sentence without a negation, nor "uncommon" by "common".
 
 Vetoes: when the best sentence holds none of the question's numbers, or fails the polarity check, the
 question is refused as `constraint_mismatch`, whatever its confidence.
