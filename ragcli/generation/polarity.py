@@ -88,14 +88,10 @@ def negation_mismatch(question: str, sentence: str) -> float:
     """1 when a factoid question is negated and the sentence is not: "Who never issued X?" over "Y issued
     X", "When did X fail to …?" over "X did …". Adversarial edits negate factoid questions; a user's
     "Why can't I …?" is answered by a sentence that says why, with or without "not"."""
-    if _NOT_FACTOID.search(question):
+    if _NOT_FACTOID.search(question) or not (negated(question) or _QUESTION_DENIAL.search(question)):
         return 0.0
-    if negated(question):
-        return 0.0 if negated(sentence) or _IMPLICIT_NEGATION.search(sentence) else 1.0
-    if _QUESTION_DENIAL.search(question):
-        # "fail", "unable" and "impossible" are among the sentence's own denials: it may repeat the word.
-        return 0.0 if negated(sentence) or _IMPLICIT_NEGATION.search(sentence) else 1.0
-    return 0.0
+    # "fail", "unable" and "impossible" are among the sentence's own denials: it may repeat the word.
+    return 0.0 if negated(sentence) or _IMPLICIT_NEGATION.search(sentence) else 1.0
 
 
 def opposite_clash(question: str, sentence: str) -> float:
