@@ -130,3 +130,15 @@ def test_cleanup_keeps_the_configured_versions_and_an_open_reader_keeps_working(
     assert [v["version"] for v in writer.table.list_versions()] == [versions - 1, versions]
     assert writer.count() == 200
     assert len(LanceStore.open(uri).vector_search(_clustered(1, seed=5)[0], 5)) == 5
+
+
+def test_queries_probe_a_share_of_the_partitions_of_a_large_index(tmp_path: Path) -> None:
+    """20 fixed probes kept 0.99 agreement at 100K rows and fell to 0.93 at 1M (docs/benchmarks.md):
+    the probes follow the partitions the index was trained with."""
+    from ragcli.store.lance import ANN_NPROBES, LanceStore
+
+    store = LanceStore.open(str(tmp_path / "db"))
+    assert store._nprobes() == ANN_NPROBES  # no index yet
+    for trained, probes in ((100_000, 20), (300_000, 25), (1_000_000, 82), (10_000_000, 814)):
+        store._meta_cache = {"ann_trained_rows": str(trained)}
+        assert store._nprobes() == probes
