@@ -17,8 +17,9 @@ The ANN vector index (IVF partitions, HNSW graph per partition, 8-bit scalar qua
   flat scan), so it is not rebuilt as the table grows. It is rebuilt (retrained) when the table has
   grown to ANN_RETRAIN_GROWTH times the rows it was trained on, because partitions trained on a tenth
   of the data no longer split it evenly.
-- Its answers are kept exact-like by refining: the index proposes ANN_REFINE_FACTOR × k candidates and
-  they are re-ranked by their full-precision vectors. A query searches ANN_NPROBES partitions, or a
+- Its answers are kept exact-like by refining: the index proposes at least ANN_REFINE_CANDIDATES
+  candidates (10 × k for a top 10, k for a deeper search) and they are re-ranked by their
+  full-precision vectors. A query searches ANN_NPROBES partitions, or a
   third of them (ANN_PROBE_SHARE) when the index has more than 60: with 20 fixed probes, top-10
   agreement with exact search was 0.99–1.00 at 100K rows (24 partitions) but 0.93–0.97 at 300K (73,
   varying with the partitions' training) and 0.93 at 1M (244). Measured by benchmarks/scale.py
@@ -62,7 +63,7 @@ _ID_BATCH = 500
 # Query-time ANN settings, chosen with benchmarks/scale.py (see the module docstring).
 ANN_NPROBES = 20
 ANN_PROBE_SHARE = 1 / 3
-ANN_REFINE_FACTOR = 10
+ANN_REFINE_CANDIDATES = 100
 ANN_EF = 64
 # Retrain the vector index when the table has grown this many times past the rows it was trained on.
 ANN_RETRAIN_GROWTH = 4.0
@@ -413,10 +414,11 @@ class LanceStore:
             "use_index": not exact,
         }
         if not exact:
-            # HNSW returns refine_factor × k candidates, and its search list must hold that many.
-            nearest.update(
-                nprobes=self._nprobes(), refine_factor=ANN_REFINE_FACTOR, ef=max(ANN_EF, k * ANN_REFINE_FACTOR)
-            )
+            # At least ANN_REFINE_CANDIDATES candidates are re-ranked by their full vectors: 10 × k for the
+            # top 10, the k themselves for the 100 a hybrid search fetches (1,000 would add only time).
+            # HNSW's search list must hold that many.
+            refine = max(1, math.ceil(ANN_REFINE_CANDIDATES / k))
+            nearest.update(nprobes=self._nprobes(), refine_factor=refine, ef=max(ANN_EF, k * refine))
         rows = self.dataset.to_table(
             nearest=nearest, columns=[*_HIT_COLUMNS, "_distance"], filter=where, prefilter=bool(where)
         )
