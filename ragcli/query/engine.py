@@ -11,6 +11,7 @@ Every stage that fails degrades instead of failing the question, and says so (`d
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -133,6 +134,18 @@ class _Verdict:
         self.answer, self.cited, self.refused, self.reason = REFUSAL, [], True, reason
 
 
+_prefetching: list[threading.Thread] = []
+
+
+@atexit.register
+def _wait_for_prefetch() -> None:
+    """A process that ends while a prefetch thread is still inside pylance's or onnxruntime's loading
+    code (an ask that failed before it needed them) aborted with SIGABRT ("terminate called without an
+    active exception") when the interpreter tore the libraries down under it: let the load finish."""
+    for thread in _prefetching:
+        thread.join(timeout=60)
+
+
 class _Timer:
     def __init__(self) -> None:
         self.ms: dict[str, float] = {}
@@ -227,7 +240,9 @@ class QueryEngine:
             except Exception:  # the ask that needs it loads it again and reports the failure itself
                 logger.debug("Prefetching failed", exc_info=True)
 
-        threading.Thread(target=load, name="ragcli-prefetch", daemon=True).start()
+        thread = threading.Thread(target=load, name="ragcli-prefetch", daemon=True)
+        thread.start()
+        _prefetching[:] = [*(t for t in _prefetching if t.is_alive()), thread]
 
     @property
     def generator(self) -> Generator:
