@@ -53,6 +53,13 @@ def embedder(onnx_embedder: Any) -> CountingEmbedder:
 
 
 @pytest.fixture(autouse=True)
+def _keep_the_runner_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An in-process ingest would renice the test runner for good ([ingest] nice), and every later
+    subprocess with it; subprocess tests still see the real behaviour."""
+    monkeypatch.setattr("ragcli.app.ingest.lower_priority", lambda niceness: None)
+
+
+@pytest.fixture(autouse=True)
 def _user_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Outside a project ragcli keeps its state in the per-user data directory; tests never touch the real one."""
     data = tmp_path_factory.mktemp("xdg-data")
