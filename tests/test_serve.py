@@ -305,3 +305,16 @@ def test_ask_uses_the_server_then_falls_back_when_it_is_gone(token_server: Serve
     assert done.returncode == 0, done.stderr
     fallback = json.loads(done.stdout)
     assert fallback["via"] == "process" and "8 bar" in fallback["answer"]
+
+
+def test_the_server_caps_malloc_arenas_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    """glibc's mallopt(M_ARENA_MAX) takes the cap on this platform; a MALLOC_ARENA_MAX of the user's
+    is left alone."""
+    import sys
+
+    from ragcli.serve.server import limit_malloc_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert limit_malloc_arenas(8) is sys.platform.startswith("linux")  # 8: glibc's own cap on 1 core
