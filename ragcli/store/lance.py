@@ -579,9 +579,9 @@ def _utc(moment: Any) -> Any:
 
 def _local_dir(uri: str) -> Path | None:
     """The folder of a local index; None for a remote one (s3://, gs://, az://, db://, …)."""
-    if uri.startswith("file://"):
-        return Path(uri[len("file://") :])
-    return None if "://" in uri else Path(uri)
+    from ragcli.store.remote import is_remote
+
+    return None if is_remote(uri) else Path(uri.removeprefix("file://"))
 
 
 def _partitions(rows: int) -> int:
