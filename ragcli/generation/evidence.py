@@ -145,9 +145,10 @@ def _names(text: str) -> list[str]:
 
 
 def _name_found(name: str, haystack: str) -> bool:
-    """A name in lowercased text; a plural ("Europeans") also counts when the text has the singular.
-    Accents do not count: questions are typed without them ("Temur" for "Temür", "Herve" for "Hervé")."""
-    name, haystack = fold_accents(name), fold_accents(haystack)
+    """A name in lowercased text whose accents are folded; a plural ("Europeans") also counts when the
+    text has the singular. Accents do not count: questions are typed without them ("Temur" for "Temür",
+    "Herve" for "Hervé")."""
+    name = fold_accents(name)
     return name in haystack or (len(name) > 4 and name.endswith("s") and name[:-1] in haystack)
 
 
@@ -310,7 +311,7 @@ def add_constraint_signals(sentence: SentenceEvidence, profile: QuestionProfile,
     sentence.numbers = numbers
     sentence.leans_on_previous = leans
     if profile.names:
-        haystack = passage_text.lower()
+        haystack = fold_accents(passage_text.lower())
         sentence.names = sum(1 for name in profile.names if _name_found(name, haystack)) / len(profile.names)
     sentence.answer_type = _type_present(profile, sentence.text)
     add_polarity_signals(sentence, profile.question)
