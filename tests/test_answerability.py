@@ -13,7 +13,7 @@ from ragcli.generation.evidence import (
     add_constraint_signals,
     profile_question,
 )
-from ragcli.generation.extractive import ExtractiveGenerator, clean_sentence
+from ragcli.generation.extractive import ExtractiveGenerator, clean_sentence, led_by_heading
 from ragcli.generation.verify import verify_citations
 from ragcli.models import ContextItem, Passage
 from ragcli.store.journal import CorpusJournal, term_hash
@@ -325,6 +325,15 @@ def test_a_sentence_citing_the_wrong_passage_is_unsupported() -> None:
     context = [_item(1, "Warsaw is the capital of Poland."), _item(2, "Rust has no garbage collector.")]
     share, unsupported = verify_citations("Warsaw is the capital of Poland [2].", context)
     assert share == 0.0 and len(unsupported) == 1
+
+
+def test_a_sentence_led_by_its_heading_is_checked_against_the_heading_too() -> None:
+    text = "The default Wi-Fi password is northstar-58."
+    heading = "Aurora AM-5 Setup Guide > Wireless control > Joining the mount's network"
+    passage = Passage("c1", "d1", "/docs/setup.md", "Aurora AM-5 Setup Guide", heading, None, 0, text, 1.0)
+    shown = f"{led_by_heading(heading, text)} [1]"  # as the extractive answer shows it
+    assert verify_citations(shown, [ContextItem(1, text, passage)]) == (1.0, [])
+    assert verify_citations(f"{heading} — The password is 12345. [1]", [ContextItem(1, text, passage)])[0] == 0.0
 
 
 # ----- the corpus journal -------------------------------------------------------------------------

@@ -24,7 +24,7 @@ def verify_citations(answer: str, context: Sequence[ContextItem]) -> tuple[float
     """(share of judged sentences that are supported, the unsupported sentences); None when none is judged."""
     from ragcli.generation.extractive import content_terms
 
-    passages = {item.n: item.text for item in context}
+    passages = {item.n: _as_read(item) for item in context}
     judged = 0
     unsupported: list[str] = []
     for sentence in _answer_sentences(answer):
@@ -40,6 +40,14 @@ def verify_citations(answer: str, context: Sequence[ContextItem]) -> tuple[float
     if not judged:
         return None, []
     return round((judged - len(unsupported)) / judged, 4), unsupported
+
+
+def _as_read(item: ContextItem) -> str:
+    """A passage with the title and heading path it is shown under: an extractive answer leads an
+    unclear sentence with its heading ("Setup Guide > Wireless control — The default password is …"),
+    and a model reads the heading path in its prompt."""
+    passage = item.passage
+    return " ".join(part for part in (passage.title, passage.heading or "", item.text) if part)
 
 
 def _answer_sentences(answer: str) -> list[str]:
