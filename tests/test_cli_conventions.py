@@ -314,3 +314,48 @@ def test_help_into_a_closed_pipe_exits_0(args: str) -> None:
     )
     assert shell.returncode == 0 and shell.stderr == "", shell.stderr
     assert len(shell.stdout.splitlines()) == 1
+
+
+def test_a_fresh_ask_ends_without_teardown_and_loses_nothing(tmp_path: Path) -> None:
+    """`ragcli ask` leaves with os._exit once the atexit handlers ran (cli._end_process): the answer
+    printed into a pipe, the question's telemetry row and the cached answer must all be there."""
+    import sqlite3
+
+    from tests.faultkit import cli_env, ragcli
+
+    home = tmp_path / "home"
+    assert ragcli(home, "ingest", str(FIXTURES / "docs")).returncode == 0
+    first = ragcli(home, "ask", QUESTION, "--json")
+    assert first.returncode == 0, first.stderr
+    answer = json.loads(first.stdout)
+    assert ANSWER in answer["answer"] and answer["via"] == "process"
+    assert answer["citations_verified"] == 1.0 and "not supported" not in first.stderr.lower()
+    with sqlite3.connect(home / "events.sqlite3") as conn:
+        asked = [row[0] for row in conn.execute("SELECT question FROM asks")]
+    assert asked == [QUESTION]  # written by the telemetry batch's atexit flush
+    again = ragcli(home, "ask", QUESTION, "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["cache"] == "exact"
+    missing = ragcli(tmp_path / "empty", "ask", QUESTION)
+    assert missing.returncode != 0 and "Error:" in missing.stderr and "Traceback" not in missing.stderr
+
+    # An object that says so when the interpreter is torn down: not after `ask`, still after `stats`.
+    script = (
+        "import sys\n"
+        "class Witness:\n"
+        "    def __del__(self):\n"
+        "        sys.stderr.write('torn down\\n')\n"
+        "witness = Witness()\n"
+        "from ragcli.cli import main\n"
+        "sys.argv = ['ragcli', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    env = cli_env(home)
+    for args, torn_down in ((["ask", QUESTION], False), (["stats"], True)):
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert ("torn down" in done.stderr) is torn_down, (args, done.stderr)
+    assert ANSWER in subprocess.run(
+        [sys.executable, "-c", script, "ask", QUESTION], env=env, capture_output=True, text=True, timeout=120
+    ).stdout
