@@ -131,6 +131,9 @@ def test_rst_levels_follow_the_order_adornments_appear_in() -> None:
         "Aurora AM-5 Maintenance > Routine care > Lubrication > Belt tension"
     )
     assert section_with(doc, "humidity below 60").heading == "Aurora AM-5 Maintenance > Storage"
+    # The adornments are markup, not text: "~~~~" would read as a code fence to the answer step.
+    assert not [line for line in doc.text.splitlines() if line and set(line) <= set("=-~^")]
+    assert "Belt tension\n\nThe declination belt" in doc.text
 
 
 def test_html_drops_navigation_script_and_style() -> None:

@@ -1,9 +1,13 @@
-"""reStructuredText: the raw text is kept; sections split at section titles.
+"""reStructuredText: the text is kept, less the title adornments; sections split at section titles.
 
 A title is a line of text under a blank line (or at the start), followed by an underline of one repeated
 punctuation character at least as long as the text, optionally with a matching overline. As in docutils,
 heading levels are not fixed by the character: the first adornment style met is level 1, the next new
 one level 2, and so on; "=" with an overline is a different style from "=" without.
+
+The underline and overline of a title are dropped from the text (the title line stays, as a paragraph of
+its own): a reader should not be shown "~~~~~~~~", and a line of tildes or backquotes reads as a code
+fence to Markdown-minded code downstream, which then took the section's sentences for code.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ class RstLoader:
     name = "rst"
 
     def load(self, path: Path, data: bytes) -> ParsedDocument:
-        text, metadata = decode_document(path, data)
-        headings = _headings(text)
+        raw, metadata = decode_document(path, data)
+        text, headings = _headings(raw)
         title = headings[0][2] if headings else path.name
         return ParsedDocument(
             text=text,
@@ -33,12 +37,17 @@ class RstLoader:
         )
 
 
-def _headings(text: str) -> list[tuple[int, int, str]]:
-    lines = text.splitlines(keepends=True)
-    offsets = [0]
-    for line in lines:
-        offsets.append(offsets[-1] + len(line))
+def _headings(raw: str) -> tuple[str, list[tuple[int, int, str]]]:
+    """The text without title adornments, and its (offset, level, title) headings."""
+    lines = raw.splitlines(keepends=True)
     stripped = [line.rstrip() for line in lines]
+    kept: list[str] = []
+    offset = 0
+
+    def keep(line: str) -> None:
+        nonlocal offset
+        kept.append(line)
+        offset += len(line)
 
     styles: list[tuple[str, bool]] = []
     headings: list[tuple[int, int, str]] = []
@@ -47,15 +56,19 @@ def _headings(text: str) -> list[tuple[int, int, str]]:
         found = _title_at(stripped, i) if after_blank else None
         if found is None:
             after_blank = not stripped[i]
+            keep(lines[i])
             i += 1
             continue
         title, char, overlined, consumed = found
         if (char, overlined) not in styles:
             styles.append((char, overlined))
-        headings.append((offsets[i], styles.index((char, overlined)) + 1, title))
+        headings.append((offset, styles.index((char, overlined)) + 1, title))
+        keep(f"{title}\n")
+        if i + consumed < len(lines) and stripped[i + consumed]:
+            keep("\n")  # a paragraph may follow a title directly: keep them apart
         i += consumed
-        after_blank = True  # a paragraph may follow a title directly
-    return headings
+        after_blank = True
+    return "".join(kept), headings
 
 
 def _title_at(lines: list[str], i: int) -> tuple[str, str, bool, int] | None:
