@@ -291,13 +291,13 @@ def recompute_constraints(row: dict[str, Any]) -> None:
         text = _passage_text(row, s["n"])
         previous = previous_sentence(text, s["text"]) if text else None
         s["previous"] = previous
-        s["numbers"], s["leans"] = number_agreement(profile, s["text"], previous)
+        s["numbers"], s["leans"], _ = number_agreement(profile, s["text"], previous, s.get("heading"))
         s["answer_type"] = _type_present(profile, s["text"])
         titles = {item["n"]: item["title"] for item in row.get("items", [])}
         if profile.names and text is not None and s["n"] in titles:
             haystack = f"{titles[s['n']]}\n{text}".lower()
             s["names"] = sum(_name_found(name, haystack) for name in profile.names) / len(profile.names)
-        s["negation"] = negation_mismatch(row["question"], s["text"])
+        s["negation"] = negation_mismatch(row["question"], s["text"], s.get("heading"))
         s["opposite"] = opposite_clash(row["question"], s["text"])
 
 

@@ -70,8 +70,38 @@ def test_the_year_may_come_from_the_sentence_before_unless_the_sentence_names_an
 
     profile = profile_question("Who scored the decisive goal in the 2015 cup final?")
     before = "Yarrow won the 2015 cup final in Valemont."
-    assert number_agreement(profile, "Maya Brennan scored the decisive goal.", before) == (1.0, True)
-    assert number_agreement(profile, "In 2016 Ken Adams scored the decisive goal.", before) == (0.0, False)
+    assert number_agreement(profile, "Maya Brennan scored the decisive goal.", before) == (1.0, True, False)
+    assert number_agreement(profile, "In 2016 Ken Adams scored the decisive goal.", before) == (0.0, False, False)
+
+
+def test_the_version_may_come_from_the_heading_the_sentence_stands_under() -> None:
+    from ragcli.generation.evidence import number_agreement
+
+    profile = profile_question("What changed in version 3.1.4?")
+    heading = "Aurora Firmware Release Notes > Version 3.1.4 (2024-05-02) > Fixed"
+    sentence = "Wi-Fi no longer drops connections when more than 4 clients are connected."
+    assert number_agreement(profile, sentence, None, heading) == (1.0, False, True)
+    assert number_agreement(profile, sentence, None, heading.replace("3.1.4", "3.2.0"))[0] == 0.0
+    found = SentenceEvidence(1, 0, sentence, 0.5, heading=heading)
+    add_constraint_signals(found, profile, sentence)
+    assert found.numbers == 1.0 and found.heading_needed  # shown as "… Version 3.1.4 … > Fixed — Wi-Fi …"
+    # A year the sentence names itself is not overruled by its heading's.
+    dated = profile_question("What was fixed in 2024?")
+    assert number_agreement(dated, "In 2023 the drift was fixed.", None, heading)[0] == 0.0
+
+
+def test_the_cross_encoder_reads_only_the_heading_parts_that_hold_the_question_words() -> None:
+    from ragcli.generation.evidence import relevance_text
+    from ragcli.generation.extractive import content_terms, heading_words_of_question
+
+    question = "How do I reset the controller?"
+    text = "To restore the factory settings, hold the SET and MENU keys together for 8 seconds."
+    heading = "Troubleshooting the Aurora AM-5 > Factory reset"
+    lead = heading_words_of_question(set(content_terms(question)), heading, text)
+    assert lead == "Factory reset"
+    found = SentenceEvidence(1, 0, text, 0.5, heading=heading, heading_needed=True, heading_lead=lead)
+    assert relevance_text(found) == f"Factory reset — {text}"
+    assert heading_words_of_question(set(content_terms("How long do the keys stay down?")), heading, text) is None
 
 
 def test_a_sentence_that_only_restates_the_question_has_no_answer_of_the_type_asked() -> None:
@@ -108,6 +138,16 @@ def test_a_negation_the_sentence_lacks_is_a_mismatch(question: str, sentence: st
     from ragcli.generation.polarity import negation_mismatch
 
     assert negation_mismatch(question, sentence) == mismatch
+
+
+def test_a_heading_that_denies_answers_a_negated_question() -> None:
+    from ragcli.generation.polarity import negation_mismatch
+
+    question, listed = "What does the warranty not cover?", "damage from salt water or sand"
+    assert negation_mismatch(question, listed, "Warranty for the Aurora AM-5 > Exclusions") == 0.0
+    assert negation_mismatch(question, listed, "Warranty for the Aurora AM-5 > Coverage") == 1.0
+    # Only the sentence's own section counts, not a denying word higher up the path.
+    assert negation_mismatch(question, listed, "Limitations > Coverage") == 1.0
 
 
 @pytest.mark.parametrize(

@@ -180,6 +180,8 @@ class SentenceEvidence:
     heading: str | None = None
     heading_needed: bool = False
     """The heading holds a word of the question that the sentence does not: show it with the sentence."""
+    heading_lead: str | None = None
+    """The parts of the heading that hold those words: what the cross-encoder reads before the sentence."""
     leans_on_previous: bool = False
     """The question's year or number is in the sentence before, not in this one: show both."""
     negation: float = 0.0
@@ -264,21 +266,25 @@ class EvidenceScorer:
         if not shortlisted:
             return []
         passages = {item.n: item for item in context}
-        from ragcli.generation.extractive import heading_needed, previous_sentence
+        from ragcli.generation.extractive import heading_words_of_question, previous_sentence
 
-        out = [
-            SentenceEvidence(
-                s.n,
-                s.item_rank,
-                s.text,
-                s.score,
-                previous=previous_sentence(passages[s.n].text, s.text),
-                heading=s.heading,
-                heading_needed=heading_needed(profile.terms, s.heading, s.text),
+        out = []
+        for s in shortlisted:
+            if not s.text.strip():
+                continue
+            lead = heading_words_of_question(profile.terms, s.heading, s.text)
+            out.append(
+                SentenceEvidence(
+                    s.n,
+                    s.item_rank,
+                    s.text,
+                    s.score,
+                    previous=previous_sentence(passages[s.n].text, s.text),
+                    heading=s.heading,
+                    heading_needed=lead is not None,
+                    heading_lead=lead,
+                )
             )
-            for s in shortlisted
-            if s.text.strip()
-        ]
         if self.relevance is not None:
             scores = self.relevance.score(question, [relevance_text(s)[:MAX_SENTENCE_CHARS] for s in out])
             for sentence, value in zip(out, scores, strict=True):
@@ -300,16 +306,19 @@ def relevance_text(sentence: SentenceEvidence) -> str:
     with the sentence before it, which says what "this" is."""
     from ragcli.generation.extractive import led_by_heading, points_back
 
-    text = led_by_heading(sentence.heading, sentence.text) if sentence.heading_needed else sentence.text
+    lead = sentence.heading_lead or sentence.heading
+    text = led_by_heading(lead, sentence.text) if sentence.heading_needed else sentence.text
     if sentence.previous and points_back(sentence.text):
         return f"{sentence.previous} {text}"
     return text
 
 
 def add_constraint_signals(sentence: SentenceEvidence, profile: QuestionProfile, passage_text: str) -> None:
-    numbers, leans = number_agreement(profile, sentence.text, sentence.previous)
+    numbers, leans, framed = number_agreement(profile, sentence.text, sentence.previous, sentence.heading)
     sentence.numbers = numbers
     sentence.leans_on_previous = leans
+    if framed:  # "Version 3.1.4 > Fixed": the reader needs the heading to see that it answers
+        sentence.heading_needed = True
     if profile.names:
         haystack = fold_accents(passage_text.lower())
         sentence.names = sum(1 for name in profile.names if _name_found(name, haystack)) / len(profile.names)
@@ -320,27 +329,37 @@ def add_constraint_signals(sentence: SentenceEvidence, profile: QuestionProfile,
 def add_polarity_signals(sentence: SentenceEvidence, question: str) -> None:
     from ragcli.generation.polarity import negation_mismatch, opposite_clash
 
-    sentence.negation = negation_mismatch(question, sentence.text)
+    sentence.negation = negation_mismatch(question, sentence.text, sentence.heading)
     sentence.opposite = opposite_clash(question, sentence.text)
 
 
-def number_agreement(profile: QuestionProfile, text: str, previous: str | None) -> tuple[float, bool]:
+def number_agreement(
+    profile: QuestionProfile, text: str, previous: str | None, heading: str | None = None
+) -> tuple[float, bool, bool]:
     """(share of the question's numbers the sentence agrees with, whether the sentence before it had to
-    supply some). A sentence without a year of its own may take the year from the sentence before it
-    ("In 2019 … . Ken Adams scored the decisive goal."); one that names another year may not."""
+    supply some, whether its heading did). A sentence without a year of its own may take the year from
+    its heading ("Version 3.1.4 (2024-05-02) > Fixed") or the sentence before it ("In 2019 … . Ken Adams
+    scored the decisive goal."); one that names another year may not."""
     if not profile.numbers:
-        return 1.0, False
+        return 1.0, False, False
     own = constraint_values(text)
+    framing = constraint_values(heading) if heading else set()
     before = constraint_values(previous) if previous else set()
     agreed = 0
-    leans = False
+    leans = framed = False
     for value in profile.numbers:
+        rivals = {_kind(v) for v in own - profile.numbers}  # values of its own that would overrule
         if value in own:
             agreed += 1
-        elif value in before and not any(_kind(v) == _kind(value) for v in own - profile.numbers):
+        elif value in framing and (_kind(value) == "number" or _kind(value) not in rivals):
+            # A heading's version or number frames every sentence under it ("4 clients" takes nothing
+            # from "Version 3.1.4"); its year does not overrule a year the sentence names.
+            agreed += 1
+            framed = True
+        elif value in before and _kind(value) not in rivals:
             agreed += 1
             leans = True
-    return agreed / len(profile.numbers), leans
+    return agreed / len(profile.numbers), leans, framed
 
 
 def constraint_values(text: str) -> set[str]:

@@ -301,10 +301,21 @@ def clean_sentence(raw: str) -> str:
 def heading_needed(question_terms: set[str] | frozenset[str], heading: str | None, text: str) -> bool:
     """Whether only the heading holds some word of the question ("E23: GPS fix timeout" above "The
     built-in GPS receiver found no fix …"), so the sentence must be shown with it."""
+    return heading_words_of_question(question_terms, heading, text) is not None
+
+
+def heading_words_of_question(
+    question_terms: set[str] | frozenset[str], heading: str | None, text: str
+) -> str | None:
+    """The parts of a heading path that hold a word of the question the sentence lacks ("Factory reset"
+    of "Troubleshooting the Aurora AM-5 > Factory reset" for "How do I reset the controller?"), or None.
+    The cross-encoder reads the sentence led by these parts only: with the whole path in front, the
+    sentence that answers read as less relevant (docs/benchmarks.md, "Headings")."""
     if not heading:
-        return False
+        return None
     missing = set(question_terms) - set(content_terms(text))
-    return bool(missing & set(content_terms(heading)))
+    parts = [part for part in heading.split(" > ") if missing & set(content_terms(part))]
+    return " > ".join(parts) if parts else None
 
 
 def led_by_heading(heading: str | None, text: str) -> str:

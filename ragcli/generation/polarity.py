@@ -77,6 +77,9 @@ _NOT_FACTOID = re.compile(
 
 # A question can deny without a negation word too: "When did Kublai fail to move the capital?" is an
 # edit of "When did Kublai move the capital?" that "Kublai readied the move …" does not answer.
+_DENYING_HEADING = re.compile(
+    r"\b(?:exclusions?|excluded|exceptions?|limitations?|restrictions?|unsupported|not\s+covered)\b", re.IGNORECASE
+)
 _QUESTION_DENIAL = re.compile(r"\b(?:fail|fails|failed|unable|impossible)\b", re.IGNORECASE)
 
 
@@ -84,14 +87,19 @@ def negated(text: str) -> bool:
     return bool(_NEGATION.search(text))
 
 
-def negation_mismatch(question: str, sentence: str) -> float:
+def negation_mismatch(question: str, sentence: str, heading: str | None = None) -> float:
     """1 when a factoid question is negated and the sentence is not: "Who never issued X?" over "Y issued
     X", "When did X fail to …?" over "X did …". Adversarial edits negate factoid questions; a user's
-    "Why can't I …?" is answered by a sentence that says why, with or without "not"."""
+    "Why can't I …?" is answered by a sentence that says why, with or without "not". A sentence under a
+    heading that denies ("Exclusions", "What is not covered") denies with it: "What does the warranty not
+    cover?" is answered by the list under "Exclusions"."""
     if _NOT_FACTOID.search(question) or not (negated(question) or _QUESTION_DENIAL.search(question)):
         return 0.0
     # "fail", "unable" and "impossible" are among the sentence's own denials: it may repeat the word.
-    return 0.0 if negated(sentence) or _IMPLICIT_NEGATION.search(sentence) else 1.0
+    if negated(sentence) or _IMPLICIT_NEGATION.search(sentence):
+        return 0.0
+    section = (heading or "").rsplit(" > ", 1)[-1]
+    return 0.0 if negated(section) or _DENYING_HEADING.search(section) else 1.0
 
 
 def opposite_clash(question: str, sentence: str) -> float:
