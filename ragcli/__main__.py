@@ -1,3 +1,3 @@
-from ragcli.cli import main
+from ragcli.cli import run
 
-main()
+run()

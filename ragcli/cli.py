@@ -873,8 +873,6 @@ def main() -> None:
     except SystemExit as exc:
         if exc.code == 1 and _rich_closed_stdout(stdout_before):
             sys.exit(EXIT_OK)  # help text into `head -1`: the reader has what it wanted
-        if state.skip_teardown and (exc.code is None or isinstance(exc.code, int)):
-            _end_process(exc.code or 0)
         raise
     except BrokenPipeError:  # outside a command (help text into `head`): as quiet as inside one
         _discard_stdout()
@@ -885,6 +883,17 @@ def main() -> None:
         if state.verbose:
             raise
         sys.exit(EXIT_INTERNAL)
+
+
+def run() -> None:
+    """The console script and `python -m ragcli`: main(), then a fresh `ask` ends without interpreter
+    teardown. main() itself returns by SystemExit as usual, so a program that calls it can go on."""
+    try:
+        main()
+    except SystemExit as exc:
+        if state.skip_teardown and (exc.code is None or isinstance(exc.code, int)):
+            _end_process(exc.code or 0)
+        raise
 
 
 def _end_process(code: int) -> None:

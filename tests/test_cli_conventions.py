@@ -345,9 +345,9 @@ def test_a_fresh_ask_ends_without_teardown_and_loses_nothing(tmp_path: Path) -> 
         "    def __del__(self):\n"
         "        sys.stderr.write('torn down\\n')\n"
         "witness = Witness()\n"
-        "from ragcli.cli import main\n"
+        "from ragcli.cli import run\n"
         "sys.argv = ['ragcli', *sys.argv[1:]]\n"
-        "main()\n"
+        "run()\n"
     )
     env = cli_env(home)
     for args, torn_down in ((["ask", QUESTION], False), (["stats"], True)):
