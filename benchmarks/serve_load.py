@@ -90,8 +90,19 @@ class Client:
         return response.status, parsed, wall
 
 
-def run_load(client: Client, bodies: list[dict[str, Any]], concurrency: int, deadline: float | None = None) -> dict[str, Any]:
-    """Send every body (at most until `deadline`) with `concurrency` threads; per-request results in order."""
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (0 without a pid)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_load(
+    client: Client, bodies: list[dict[str, Any]], concurrency: int, deadline: float | None = None, pid: int | None = None
+) -> dict[str, Any]:
+    """Send every body (at most until `deadline`) with `concurrency` threads; per-request results in order.
+    With the server's `pid`, also its CPU time per answered request and the cores it kept busy."""
     results: list[tuple[int, float, float] | None] = [None] * len(bodies)
     cursor = iter(range(len(bodies)))
     lock = threading.Lock()
@@ -105,6 +116,7 @@ def run_load(client: Client, bodies: list[dict[str, Any]], concurrency: int, dea
             status, data, wall = client.post("/v1/ask", bodies[i])
             results[i] = (status, wall, float((data.get("timings_ms") or {}).get("total", 0.0)))
 
+    cpu_before = cpu_seconds(pid)
     started = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     for t in threads:
@@ -112,9 +124,13 @@ def run_load(client: Client, bodies: list[dict[str, Any]], concurrency: int, dea
     for t in threads:
         t.join()
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu_before
     done = [r for r in results if r is not None]
     ok = [r for r in done if r[0] == 200]
+    server_cpu = {"server_cpu_ms_per_request": round(1000 * cpu / max(1, len(ok)), 1),
+                  "server_cores_busy": round(cpu / seconds, 2)} if pid is not None else {}  # fmt: skip
     return {
+        **server_cpu,
         "concurrency": concurrency,
         "requests": len(done),
         "errors": len(done) - len(ok),
@@ -380,8 +396,8 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
         sets = [questions[i * n : (i + 1) * n] for i in range(3)]
         out["overhead"] = overhead_phase(client, env, sets[0][: max(40, n // 2)])
         no_cache = [[{"question": q, "no_cache": True} for q in s] for s in sets]
-        c1 = run_load(client, no_cache[1], 1)
-        c8 = run_load(client, no_cache[2], 8)
+        c1 = run_load(client, no_cache[1], 1, pid=proc.pid)
+        c8 = run_load(client, no_cache[2], 8, pid=proc.pid)
         # Cache on, 40% of the questions repeat an earlier one of the same stream.
         fresh = questions[3 * n : 3 * n + n]
         cached_stream: list[dict[str, Any]] = []
@@ -390,7 +406,7 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
                 cached_stream.append(dict(rng.choice(cached_stream[: i])))
             else:
                 cached_stream.append({"question": fresh[i]})
-        c8_cache = run_load(client, cached_stream, 8)
+        c8_cache = run_load(client, cached_stream, 8, pid=proc.pid)
         out["throughput"] = {
             "c1_cache_off": strip(c1),
             "c8_cache_off": strip(c8),

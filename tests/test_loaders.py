@@ -111,6 +111,12 @@ def test_markdown_setext_headings_nest_with_atx_ones() -> None:
     )
 
 
+def test_a_tight_list_under_a_heading_starts_a_paragraph_of_its_own() -> None:
+    doc = load(DOCS / "release-notes.md")
+    assert "Breaking changes\n\nThe hand controller protocol moved" in doc.text
+    assert "per worm cycle.\nThe hand controller shows" in doc.text  # the items stay one to a line
+
+
 def test_markdown_repeated_subheadings_get_their_own_parents() -> None:
     doc = load(DOCS / "release-notes.md")
     assert section_with(doc, "128 segments").heading == (

@@ -123,6 +123,7 @@ class _Writer:
         self._length = 0
         self.headings: list[tuple[int, int, str]] = []
         self.tight = False
+        self._after_heading = False
 
     def block(self, content: str, *, tight: bool = False, code: bool = False) -> None:
         if not code:
@@ -130,8 +131,11 @@ class _Writer:
         if not content.strip():
             return
         if self._parts:
-            self._append("\n" if tight else "\n\n")
+            # A tight list's items go one to a line, but never onto the heading's: "Breaking changes" over
+            # "- The protocol moved …" read as one sentence.
+            self._append("\n" if tight and not self._after_heading else "\n\n")
         self._append(content)
+        self._after_heading = False
 
     def heading(self, level: int, content: str) -> None:
         if not content:
@@ -140,6 +144,7 @@ class _Writer:
             self._append("\n\n")
         self.headings.append((self._length, level, content))
         self._append(content)
+        self._after_heading = True
 
     def _append(self, piece: str) -> None:
         self._parts.append(piece)
