@@ -73,6 +73,9 @@ class IngestConfig(_Section):
     max_attempts: int = Field(3, ge=1, description="Runs that retry an unchanged failed file.")
     prune: bool = Field(True, description="Remove indexed files that are gone from an ingested folder.")
     write_batch_docs: int = Field(64, ge=1, description="Documents committed to the index at once.")
+    write_batch_chunks: int = Field(
+        2048, ge=1, description="A write batch is committed once its documents hold this many chunks (bounds memory)."
+    )
     nice: int = Field(
         10,
         ge=0,
@@ -134,7 +137,7 @@ class EmbeddingConfig(_Section):
     query_prefix: str | None = Field(None, description="Prepended to queries; default per model.")
     batch_size: int = Field(32, ge=1, le=4096, description="Texts embedded per call.")
     batch_tokens: int = Field(
-        4096, ge=64, description="onnx backend: at most this many padded tokens per model batch (bounds memory)."
+        512, ge=64, description="onnx backend: at most this many padded tokens per model batch (bounds memory)."
     )
     threads: int = Field(0, ge=0, description="onnxruntime threads; 0 = one per core.")
     max_tokens: int = Field(512, ge=8, le=8192, description="Longer texts are cut to this many tokens.")

@@ -312,7 +312,7 @@ def test_the_server_caps_malloc_arenas_unless_the_user_chose(monkeypatch: pytest
     is left alone."""
     import sys
 
-    from ragcli.serve.server import limit_malloc_arenas
+    from ragcli.memory import limit_malloc_arenas
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas() is False

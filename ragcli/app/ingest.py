@@ -12,6 +12,7 @@ from ragcli.app.console import display_path, print_json, print_table, stdout
 from ragcli.app.progress import observer_for
 from ragcli.config import Settings
 from ragcli.errors import EXIT_OK, EXIT_PARTIAL
+from ragcli.memory import limit_malloc_arenas
 
 logger = logging.getLogger("ragcli")
 
@@ -46,6 +47,7 @@ def run_ingest(
     from ragcli.telemetry.facade import Telemetry
 
     lower_priority(settings.config.ingest.nice)
+    limit_malloc_arenas()
     if settings.config.ingest.engine == "ray":
         from ragcli.ingest.ray_engine import RayIngestor as Ingestor
     with observer_for(json_output) as observer:
@@ -105,6 +107,7 @@ def run_reindex(settings: Settings, *, json_output: bool) -> int:
     from ragcli.ingest.rebuild import rebuild_index
 
     lower_priority(settings.config.ingest.nice)
+    limit_malloc_arenas()
     with observer_for(json_output) as observer:
         result = rebuild_index(settings, observer=observer)
     for note in result.notes:

@@ -52,7 +52,7 @@ class OnnxEmbedder:
         name: str,
         max_tokens: int = 512,
         batch_size: int = 32,
-        batch_tokens: int = 4096,
+        batch_tokens: int = 512,
         threads: int = 0,
         query_prefix: str | None = None,
         pooling: str | None = None,

@@ -28,6 +28,7 @@ from ragcli.errors import (
     UsageError,
 )
 from ragcli.ingest.deadletter import DeadLetterFile
+from ragcli.memory import release_free_memory
 from ragcli.models import Chunk, ParsedDocument, Section, chunk_id_for, doc_id_for, sha256_hex
 from ragcli.state import private_umask, tighten_tree
 
@@ -229,7 +230,7 @@ class Ingestor:
                 seen.update(child.source for child in item.attachments)
                 pending.append(item)
                 pending.extend(item.attachments)
-                if len(pending) >= self.config.ingest.write_batch_docs:
+                if self._batch_is_full(pending):
                     self._flush(pending, dead, report)
                     pending = []
             self._flush(pending, dead, report)
@@ -381,8 +382,9 @@ class Ingestor:
         chunks = self._chunk(parsed, doc_id, source, content_hash, mtime)
         if not chunks:
             raise PermanentError("no text to index after chunking", stage="chunk")
-        self.observer.chunks_found(len(chunks))
         attachments = self._attachments(parsed, source, content_hash, mtime, is_update)
+        # An e-mail's attachments are embedded with it, so progress counts their chunks too.
+        self.observer.chunks_found(len(chunks) + sum(len(child.chunks) for child in attachments))
         return _Pending(doc_id, source, content_hash, chunks, is_update=is_update, attachments=attachments)
 
     def _unsupported(self, path: Path, report: IngestReport, why: str | None = None) -> None:
@@ -521,6 +523,12 @@ class Ingestor:
         self.observer.file_done(source, "failed")
 
     # ----- embedding and writing -----------------------------------------------------------------
+    def _batch_is_full(self, pending: list[_Pending]) -> bool:
+        # Chunks count too: a write batch of War and Peace and its neighbours held ~4,500 chunks, and
+        # its embedding and its merge into the table were the two largest steps of ingest's peak memory.
+        config = self.config.ingest
+        return len(pending) >= config.write_batch_docs or sum(len(p.chunks) for p in pending) >= config.write_batch_chunks
+
     def _flush(self, pending: list[_Pending], dead: DeadLetterFile, report: IngestReport) -> None:
         if not pending:
             return
@@ -534,6 +542,8 @@ class Ingestor:
                 self._fail(item.source, exc, "embed", item.content_hash, exc.retryable, dead, report)
             return
         self._commit(pending, vectors, dead, report)
+        del vectors
+        release_free_memory()  # the batch's texts, vectors and Arrow copies are garbage now
 
     def _finish_writes(self, dead: DeadLetterFile, report: IngestReport) -> None:
         """Commit what is still in flight before pruning (the Ray engine keeps one batch in flight)."""

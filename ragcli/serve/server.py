@@ -12,12 +12,12 @@ import logging
 import os
 import signal
 import socket
-import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ragcli.errors import EXIT_OK, ConfigError, UsageError
+from ragcli.memory import limit_malloc_arenas
 from ragcli.serve.discovery import ServeInfo, config_digest, remove_serve_file, write_serve_file
 
 if TYPE_CHECKING:
@@ -48,24 +48,6 @@ def serve_token(settings: Settings) -> str | None:
             " (e.g. `export RAGCLI_SERVE_TOKEN=$(openssl rand -hex 32)`), or bind 127.0.0.1.",
         )
     return token or None
-
-
-_M_ARENA_MAX = -8  # glibc's mallopt parameter, the same setting as MALLOC_ARENA_MAX
-
-
-def limit_malloc_arenas(count: int = 2) -> bool:
-    """Cap glibc's malloc arenas before the worker threads start; True when set here. By default glibc
-    gives threads that allocate at once their own heaps (up to 8 per core) and seldom returns their
-    free pages: over 10,000 requests the server grew 54 MB; with 2 arenas 47 MB, 70 MB smaller overall,
-    at the same speed (docs/benchmarks.md, "`ragcli serve`"). A MALLOC_ARENA_MAX of the user's wins."""
-    import ctypes
-
-    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
-        return False
-    try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, count))
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt arenas)
-        return False
 
 
 def run_serve(settings: Settings, reload_settings: Callable[[], Settings]) -> int:
