@@ -8,6 +8,7 @@ stayed near 115 MB (docs/benchmarks.md, "Memory"). Elsewhere (musl, macOS) these
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Any
@@ -44,8 +45,7 @@ def release_free_memory() -> None:
     """Hand the free pages at the top of every heap back to the kernel (glibc's malloc_trim). Cheap next
     to the write batch an ingest calls it after, and 20–100 MB each time on a large corpus."""
     libc = _libc()
-    try:
-        if libc is not None:
-            libc.malloc_trim(0)
-    except AttributeError:
-        pass
+    if libc is None:
+        return
+    with contextlib.suppress(AttributeError):  # not glibc
+        libc.malloc_trim(0)

@@ -16,6 +16,25 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 
 
+class RecordingObserver:
+    """An ingest observer that keeps every event, in order: (kind, count)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+
+    def started(self, total_files: int) -> None:
+        self.events.append(("started", total_files))
+
+    def file_done(self, source: str, outcome: str) -> None:
+        self.events.append(("file_done", 0))
+
+    def chunks_found(self, chunks: int) -> None:
+        self.events.append(("found", chunks))
+
+    def embedded(self, chunks: int) -> None:
+        self.events.append(("embedded", chunks))
+
+
 class CountingEmbedder:
     """The real embedder, with a count of the texts it was asked to embed."""
 

@@ -20,7 +20,7 @@ from ragcli.ingest.lock import IngestLock
 from ragcli.ingest.pipeline import Ingestor
 from ragcli.store import get_store
 from ragcli.store.lance import EmbedderIdentity, LanceStore
-from tests.conftest import FIXTURES, REPO, CountingEmbedder, make_settings
+from tests.conftest import FIXTURES, REPO, CountingEmbedder, RecordingObserver, make_settings
 
 
 def _tree(root: Path) -> Path:
@@ -367,23 +367,6 @@ def _large_document(path: Path, paragraphs: int = 40) -> Path:
     return path
 
 
-class _RecordingObserver:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, int]] = []
-
-    def started(self, total_files: int) -> None:
-        self.events.append(("started", total_files))
-
-    def file_done(self, source: str, outcome: str) -> None:
-        self.events.append(("file_done", 0))
-
-    def chunks_found(self, chunks: int) -> None:
-        self.events.append(("found", chunks))
-
-    def embedded(self, chunks: int) -> None:
-        self.events.append(("embedded", chunks))
-
-
 def test_one_large_document_reports_progress_per_embedded_batch(
     tmp_path: Path, embedder: CountingEmbedder
 ) -> None:
@@ -392,7 +375,7 @@ def test_one_large_document_reports_progress_per_embedded_batch(
     docs = tmp_path / "docs"
     docs.mkdir()
     _large_document(docs / "register.md")
-    observer = _RecordingObserver()
+    observer = RecordingObserver()
     report = Ingestor(settings, embedder=embedder, observer=observer).run([docs])
     found = sum(n for kind, n in observer.events if kind == "found")
     batches = [n for kind, n in observer.events if kind == "embedded"]

@@ -16,7 +16,7 @@ from ragcli.config import Settings
 from ragcli.ingest.pipeline import Ingestor
 from ragcli.store import get_store
 from tests import formats_fixtures as fx
-from tests.conftest import CountingEmbedder
+from tests.conftest import CountingEmbedder, RecordingObserver
 
 runner = CliRunner()
 
@@ -94,23 +94,6 @@ def test_questions_answered_only_by_one_office_mail_or_scanned_file_cite_it_with
 
 
 @pytest.mark.slow
-class _Progress:
-    def __init__(self) -> None:
-        self.found_chunks = self.embedded_chunks = 0
-
-    def started(self, total_files: int) -> None:
-        pass
-
-    def file_done(self, source: str, outcome: str) -> None:
-        pass
-
-    def chunks_found(self, chunks: int) -> None:
-        self.found_chunks += chunks
-
-    def embedded(self, chunks: int) -> None:
-        self.embedded_chunks += chunks
-
-
 def test_attachments_stay_while_their_message_is_unchanged_and_go_with_it(
     settings: Settings, embedder: CountingEmbedder, tmp_path: Path
 ) -> None:
@@ -120,11 +103,13 @@ def test_attachments_stay_while_their_message_is_unchanged_and_go_with_it(
     message = fx.write_eml(root / "m.eml", attachment)
     child = f"{message.resolve()}#attachment/ibis.docx"
 
-    progress = _Progress()
+    progress = RecordingObserver()
     first = Ingestor(settings, embedder=embedder, observer=progress).run([root])
     assert (first.added, first.failed) == (2, 0)
     # Progress counts the attachment's chunks among those found, not only among those embedded.
-    assert progress.found_chunks == progress.embedded_chunks == first.chunks_embedded > 1
+    found = sum(n for kind, n in progress.events if kind == "found")
+    embedded = sum(n for kind, n in progress.events if kind == "embedded")
+    assert found == embedded == first.chunks_embedded > 1
     assert child in set(get_store(settings).all_rows(["source"])["source"])
 
     again = Ingestor(settings, embedder=embedder).run([root])
