@@ -59,10 +59,10 @@ class StoreConfig(_Section):
     )
     keep_versions: int = Field(1, ge=1, description="Table versions kept after an ingest for rollback (the newest N).")
     keep_versions_minutes: float = Field(
-        1.0,
+        0.0,
         ge=0,
-        description="Also keep every version that was current this recently, so readers that opened it "
-        "keep working.",
+        description="Also keep every version that was current this recently, for readers that want to "
+        "stay on the version they opened (others move to the newest one when theirs is removed).",
     )
 
 

@@ -132,6 +132,27 @@ def test_cleanup_keeps_the_configured_versions_and_an_open_reader_keeps_working(
     assert len(LanceStore.open(uri).vector_search(_clustered(1, seed=5)[0], 5)) == 5
 
 
+def test_a_reader_on_a_version_the_cleanup_removed_reads_the_newest_one(tmp_path: Path) -> None:
+    """The default keeps no old version for readers (`keep_versions_minutes = 0`): a long-lived reader
+    (serve, MCP) still on a removed version must answer from the newest one, not fail with lost files."""
+    uri = str(tmp_path / "db")
+    writer = LanceStore.open(uri)
+    writer.ensure_identity(EmbedderIdentity("m", 384), create=True)
+    _write(writer, 0, 200, seed=1)
+    writer.refresh_indexes()
+    reader = LanceStore.open(uri)  # a read-only store, as `ask` and `serve` open it
+    assert reader.count() == 200 and len(reader.keyword_search("text", 3)) == 3
+    for round_ in range(3):
+        _write(writer, 0, 200, seed=10 + round_)
+        writer.refresh_indexes()
+    assert writer.cleanup_versions(keep_versions=1, keep_minutes=0) > 0
+    newest = _clustered(200, seed=12)
+    hits = reader.vector_search(newest[7], 3)
+    assert hits[0].chunk_id == f"{7:032x}" and hits[0].score == pytest.approx(1.0, abs=1e-3)
+    assert len(reader.keyword_search("text", 3)) == 3
+    assert reader.count() == 200 and len(reader.document_states()) == 2
+
+
 def test_queries_probe_a_share_of_the_partitions_of_a_large_index(tmp_path: Path) -> None:
     """20 fixed probes kept 0.99 agreement at 100K rows and fell to 0.93 at 1M (docs/benchmarks.md):
     the probes follow the partitions the index was trained with."""
