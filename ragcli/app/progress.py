@@ -53,16 +53,21 @@ class _RichObserver:
 
 
 class _LogObserver:
-    """Under cron: a line each time another 10% of the files is done, or a minute after the last line
-    while a big file is still being embedded; never more often, and each line written when it happens."""
+    """Under cron: a line when another 10% of the files is done, or a minute after the last line while
+    work goes on; each written when it happens. Files finish in bursts (a write batch commits hundreds
+    at once; unchanged files pass in a blink), so a 10% line waits for the burst to end, at the next
+    chunk event at least MIN_GAP_SECONDS after the last line, and reports the state after it: one line
+    per burst, not a run of lines with one timestamp."""
 
     HEARTBEAT_SECONDS = 60.0
+    MIN_GAP_SECONDS = 5.0
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.total = 0
         self.done = 0
         self.next_report = 0.1
+        self.due = False
         self.found = 0
         self.chunks = 0
         self.last_line = clock()
@@ -77,24 +82,38 @@ class _LogObserver:
             logger.info("Removed %s (file is gone)", source)
             return
         self.done += 1
-        if self.total and self.done / self.total >= self.next_report:
-            while self.done / self.total >= self.next_report:
-                self.next_report += 0.1
+        while self.total and self.done / self.total >= self.next_report:
+            self.next_report += 0.1
+            self.due = True
+        if self._silent_for(self.HEARTBEAT_SECONDS):
             self._line()
+        elif self.done == self.total:
+            self._line_if_due()
 
     def chunks_found(self, chunks: int) -> None:
         self.found += chunks
+        self._line_if_due()
 
     def embedded(self, chunks: int) -> None:
         self.chunks += chunks
-        if self.clock() - self.last_line >= self.HEARTBEAT_SECONDS:
+        if self._silent_for(self.HEARTBEAT_SECONDS):
             self._line()
+        else:
+            self._line_if_due()
+
+    def _line_if_due(self) -> None:
+        if self.due and self._silent_for(self.MIN_GAP_SECONDS):
+            self._line()
+
+    def _silent_for(self, seconds: float) -> bool:
+        return self.clock() - self.last_line >= seconds
 
     def _line(self) -> None:
         logger.info(
             "Progress: %d/%d files, %d/%d chunks done", self.done, self.total, self.chunks, self.found
         )
         self.last_line = self.clock()
+        self.due = False
 
 
 @contextmanager
