@@ -211,7 +211,7 @@ class ServeRuntime:
         if not self.ready:
             raise NotReady(self.not_ready_reason or "not ready")
         provider = provider or self.settings.config.generation.provider
-        wants_rerank = self.settings.config.rerank.enabled if rerank is None else rerank
+        wants_rerank = self._needs_cross_encoder(self.settings.config) or bool(rerank)
         with self._lock:
             if wants_rerank and self._models.reranker is None:
                 self._load_reranker()
@@ -257,15 +257,24 @@ class ServeRuntime:
             models.embedder_config = config.embedding
         if models.reranker_config is not None and models.reranker_config != config.rerank:
             models.reranker = models.reranker_config = None
-        if config.rerank.enabled and models.reranker is None:
+        if self._needs_cross_encoder(config) and models.reranker is None:
             self._load_reranker()
         if models.generation_config != config.generation:
             models.generators, models.generation_config = {}, config.generation
 
+    @staticmethod
+    def _needs_cross_encoder(config: Any) -> bool:
+        """The answer gate reads the cross-encoder too: loaded here, it is shared by every engine and
+        survives a refresh, instead of each new engine loading its own on its first question."""
+        return bool(config.rerank.enabled or config.answer.gate)
+
     def _load_reranker(self) -> None:
+        """One thread per core even with several workers, unlike the embedder: the cross-encoder is
+        most of a gated answer's time, and on 2 cores a one-thread session took a lone request from
+        80-88 to 118 ms p50 for at most 6% more questions/s at concurrency 8 (docs/benchmarks.md)."""
         from ragcli.rerank import get_reranker
 
-        self._models.reranker = get_reranker(self._threads_per_question(self.settings.config.rerank))
+        self._models.reranker = get_reranker(self.settings.config.rerank)
         self._models.reranker_config = self.settings.config.rerank
 
     def _threads_per_question(self, section: Any) -> Any:
