@@ -190,8 +190,12 @@ class RerankConfig(_Section):
         description="Weight of the retrieval order against the cross-encoder's scores; 0 = cross-encoder alone.",
     )
     max_tokens: int = Field(512, ge=16, le=512, description="Query + passage tokens per pair.")
-    batch_size: int = Field(16, ge=1, description="Pairs scored per call.")
-    threads: int = Field(0, ge=0, description="onnxruntime threads; 0 = one per core.")
+    batch_size: int = Field(
+        1, ge=1, description="Pairs scored per model run (1: a pair's score never depends on its batch-mates)."
+    )
+    threads: int = Field(
+        0, ge=0, description="Cores the cross-encoder may use (onnx: runs in parallel, one thread each); 0 = all."
+    )
 
 
 class CompressionConfig(_Section):

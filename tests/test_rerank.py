@@ -5,6 +5,7 @@ relevance)."""
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -89,13 +90,27 @@ def test_scores_come_back_in_input_order(reranker_dir: Path) -> None:
     assert forward[0] == max(forward)  # the passage that answers, first in the input
 
 
-def test_scores_alone_match_scores_in_a_batch(reranker: Any, reranker_dir: Path) -> None:
-    unbatched = OnnxCrossEncoder(reranker_dir, name="ms-marco", batch_size=1)
-    alone = [unbatched.score(QUERY, [p])[0] for p in PASSAGES]
-    np.testing.assert_allclose(unbatched.score(QUERY, PASSAGES), alone, atol=1e-4)
+def test_a_pairs_score_does_not_depend_on_the_others_or_on_the_workers(reranker: Any, reranker_dir: Path) -> None:
+    """The default scores each pair in a run of its own, the runs spread over one worker per core."""
+    assert reranker.batch_size == 1 and reranker.workers == len(os.sched_getaffinity(0))
+    alone = [reranker.score(QUERY, [p])[0] for p in PASSAGES]
+    together = reranker.score(QUERY, PASSAGES)
+    one_worker = OnnxCrossEncoder(reranker_dir, name="ms-marco", threads=1).score(QUERY, PASSAGES)
+    assert together == alone == one_worker  # exactly: the same runs, in whatever order they ran
     # Batched, the int8 model's dynamic quantisation moves scores slightly; the ranking must not move.
-    batched = reranker.score(QUERY, PASSAGES)
+    batched = OnnxCrossEncoder(reranker_dir, name="ms-marco", batch_size=16).score(QUERY, PASSAGES)
     assert list(np.argsort(batched)) == list(np.argsort(alone))
+    assert not np.allclose(batched, alone, atol=1e-4)  # which is why a pair is scored alone
+
+
+def test_concurrent_callers_share_the_workers_and_get_their_own_scores(reranker: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = {query: reranker.score(query, [relevant, *others]) for query, relevant, others in JUDGED}
+    with ThreadPoolExecutor(6) as callers:
+        got = list(callers.map(lambda row: (row[0], reranker.score(row[0], [row[1], *row[2]])), JUDGED * 4))
+    assert all(scores == expected[query] for query, scores in got)
+    assert reranker._pool._max_workers == reranker.workers  # one pool, however many callers
 
 
 def test_long_passages_are_cut_to_max_tokens(reranker_dir: Path) -> None:

@@ -1,8 +1,9 @@
 """The served models in-process: the answer gate's cross-encoder is loaded with the models, once, and
-kept across index refreshes."""
+kept across index refreshes; the index is read as a reader reads it."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,11 @@ def test_the_gate_cross_encoder_is_loaded_once_and_survives_a_refresh(
     assert runtime.refresh()
     encoder = runtime._models.reranker
     assert encoder is not None
-    # One thread per core although the server has several workers (see ServeRuntime._load_reranker).
-    assert encoder._session.get_session_options().intra_op_num_threads == 0
+    # Every core for its runs although the server has several workers (see ServeRuntime._load_reranker).
+    assert encoder.workers == len(os.sched_getaffinity(0))
     assert _ask(runtime)["confidence"] is not None
+    # A reader's store: one opened dataset, not a lancedb table opened again for every query.
+    assert runtime._store._table is None
 
     (docs_tree / "robots.md").write_text("# Robots\n\nThe Zephyr-9 maintenance robot is painted teal.\n")
     Ingestor(settings, embedder=onnx_embedder).run([docs_tree])

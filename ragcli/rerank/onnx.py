@@ -6,20 +6,25 @@ Default model: the bundled ms-marco-MiniLM-L-12-v2 (int8). Any folder holding `m
 
 Cost: about 1,400 tokens/s on 2 cores, so reranking 20 passages of 250 tokens takes ~4 s. Each pair is
 cut to `rerank.max_tokens` (the passage is shortened, never the question), which bounds that cost.
-Pairs are sorted by token length before batching so each batch pads to a similar length, and the
-scores are put back in the input order.
 
-The bundled model is dynamically quantised: each layer's int8 scale is computed over the whole batch,
-so a pair's score moves with its batch-mates and their padding: by 0.05–0.1 on SciFact abstracts, up to
-~0.8 on odd inputs, against logits spanning about −11 to +9. Clear relevance gaps survive that;
-`batch_size = 1` makes every score independent of its batch.
+Pairs are scored one per run by default (`rerank.batch_size = 1`), the runs spread over `rerank.threads`
+workers (one per core), each run on one thread. The bundled model is dynamically quantised: each layer's
+int8 scale is computed over the whole batch, so in a batch a pair's score moved with its batch-mates and
+their padding (by 0.05–0.1 on SciFact abstracts, up to ~0.8 on odd inputs, against logits spanning about
+−11 to +9); alone, a pair always gets the same score. And it is cheaper: the answer gate's 8 pairs of
+~50 tokens took 74 ms wall and 126 CPU-ms as one batch on a two-thread session (padding to the longest,
+and threads waiting for each other on small matrices), 40 ms and 73 CPU-ms as single-pair runs on two
+one-thread workers (docs/benchmarks.md). With a larger `batch_size`, pairs are sorted by token length
+before batching so each batch pads to a similar length; scores are always put back in the input order.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,13 +53,17 @@ class OnnxCrossEncoder:
         *,
         name: str,
         max_tokens: int = 256,
-        batch_size: int = 16,
+        batch_size: int = 1,
         threads: int = 0,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.name = name
         self.batch_size = batch_size
-        self._session = load_session(find_model_file(self.model_dir, "rerank"), threads, "rerank")
+        self.workers = threads or _cores()
+        # One thread per run: runs go in parallel instead (see the module docstring).
+        self._session = load_session(find_model_file(self.model_dir, "rerank"), 1, "rerank")
+        # Shared by every caller (the server's workers): never more runs at once than cores to run them.
+        self._pool: ThreadPoolExecutor | None = None
         self._input_names = {i.name for i in self._session.get_inputs()}
         self.max_tokens = clamp_max_tokens(max_tokens, self.model_dir, "rerank")
         self._tokenizer = load_tokenizer(self.model_dir, self.max_tokens, pairs=True)
@@ -82,13 +91,23 @@ class OnnxCrossEncoder:
             return []
         encodings = self._encode_pairs(query, passages)
         scores = np.zeros(len(encodings), dtype=np.float32)
-        for rows in _length_sorted_batches(encodings, self.batch_size):
-            scores[rows] = self._run_batch([encodings[i] for i in rows])
+        batches = _length_sorted_batches(encodings, self.batch_size)
+        results = self._map(lambda rows: self._run_batch([encodings[i] for i in rows]), batches)
+        for rows, batch_scores in zip(batches, results, strict=True):
+            scores[rows] = batch_scores
         with self._lock:
             self.calls += 1
             self.pairs_scored += len(encodings)
             self.tokens_processed += sum(len(e.ids) for e in encodings)
         return [float(s) for s in scores]
+
+    def _map(self, run: Any, batches: list[list[int]]) -> list[np.ndarray]:
+        if self.workers == 1 or len(batches) == 1:
+            return [run(rows) for rows in batches]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ragcli-rerank")
+        return list(self._pool.map(run, batches))
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -140,6 +159,13 @@ def relevance_from_logits(logits: np.ndarray) -> np.ndarray:
         f"The rerank model returns {logits.shape[-1]} scores per pair; a cross-encoder returns 1 (or 2).",
         hint="Point rerank.model_path at a cross-encoder (sequence classification) model.",
     )
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _length_sorted_batches(encodings: Sequence[Any], batch_size: int) -> list[list[int]]:

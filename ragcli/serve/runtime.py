@@ -269,9 +269,9 @@ class ServeRuntime:
         return bool(config.rerank.enabled or config.answer.gate)
 
     def _load_reranker(self) -> None:
-        """One thread per core even with several workers, unlike the embedder: the cross-encoder is
-        most of a gated answer's time, and on 2 cores a one-thread session took a lone request from
-        80-88 to 118 ms p50 for at most 6% more questions/s at concurrency 8 (docs/benchmarks.md)."""
+        """With its configured workers (one per core), unlike the embedder: its runs are single-threaded
+        and its pool is shared by every request, so concurrent requests never run more of them at once
+        than there are cores, and a lone request gets them all (docs/benchmarks.md)."""
         from ragcli.rerank import get_reranker
 
         self._models.reranker = get_reranker(self.settings.config.rerank)
@@ -315,7 +315,7 @@ class ServeRuntime:
         if not store.exists():
             self._set_not_ready(f"there is no index at {store.uri} yet: run `ragcli ingest PATH`")
             return False
-        version = int(store.table.version)
+        version = store.version
         if self._fingerprint == (generation, version, settled):
             return False
         with self._lock:
