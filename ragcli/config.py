@@ -139,7 +139,9 @@ class EmbeddingConfig(_Section):
     batch_tokens: int = Field(
         512, ge=64, description="onnx backend: at most this many padded tokens per model batch (bounds memory)."
     )
-    threads: int = Field(0, ge=0, description="onnxruntime threads; 0 = one per core.")
+    threads: int = Field(
+        0, ge=0, description="Cores the embedder may use (onnx: batches in parallel, one thread each); 0 = all."
+    )
     max_tokens: int = Field(512, ge=8, le=8192, description="Longer texts are cut to this many tokens.")
     base_url: str = Field("https://api.openai.com/v1", description="openai backend: API base URL.")
     api_key_env: str = Field("OPENAI_API_KEY", description="openai backend: variable holding the key.")

@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ragcli.errors import ModelError
 
@@ -19,6 +22,39 @@ if TYPE_CHECKING:
     import numpy as np
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class ParallelRuns:
+    """Model runs spread over `workers` threads (0 = one per core), each run on a one-thread session.
+
+    On 2 cores this beat one run at a time on a two-thread session, whose threads wait for each other
+    at every layer: the answer gate's 8 short pairs took 40 ms wall / 73 CPU-ms against 74 / 126, and
+    ingest embedding 9.0 s / 18.0 CPU-s against 11.9 / 21.5 for the same batches (docs/benchmarks.md).
+    One pool per loaded model, shared by every caller, so concurrent callers (the server's workers)
+    never run more at once than there are workers."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers or cores()
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def map(self, run: Callable[[T], R], batches: Sequence[T]) -> list[R]:
+        if self.workers == 1 or len(batches) <= 1:
+            return [run(batch) for batch in batches]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ragcli-onnx")
+        return list(self._pool.map(run, batches))
 
 
 def resolve_model_dir(

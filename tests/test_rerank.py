@@ -110,7 +110,7 @@ def test_concurrent_callers_share_the_workers_and_get_their_own_scores(reranker:
     with ThreadPoolExecutor(6) as callers:
         got = list(callers.map(lambda row: (row[0], reranker.score(row[0], [row[1], *row[2]])), JUDGED * 4))
     assert all(scores == expected[query] for query, scores in got)
-    assert reranker._pool._max_workers == reranker.workers  # one pool, however many callers
+    assert reranker._runs._pool._max_workers == reranker.workers  # one pool, however many callers
 
 
 def test_long_passages_are_cut_to_max_tokens(reranker_dir: Path) -> None:

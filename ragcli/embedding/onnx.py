@@ -26,6 +26,7 @@ import numpy as np
 from ragcli.errors import ModelError
 from ragcli.models_path import BUNDLED_EMBEDDING_MODELS, default_query_prefix
 from ragcli.onnx_models import (
+    ParallelRuns,
     clamp_max_tokens,
     find_model_file,
     load_session,
@@ -68,7 +69,9 @@ class OnnxEmbedder:
         if self.pooling not in POOLING_MODES:
             raise ModelError(f"Unknown pooling {self.pooling!r}; expected one of {', '.join(POOLING_MODES)}.")
 
-        self._session = load_session(find_model_file(self.model_dir, "embedding"), threads, "embedding")
+        # Batches run in parallel on one-thread sessions (onnx_models.ParallelRuns).
+        self._runs = ParallelRuns(threads)
+        self._session = load_session(find_model_file(self.model_dir, "embedding"), 1, "embedding")
         self._input_names = {i.name for i in self._session.get_inputs()}
         self.max_tokens = clamp_max_tokens(max_tokens, self.model_dir, "embedding")
         self._tokenizer = load_tokenizer(self.model_dir, self.max_tokens)
@@ -81,6 +84,7 @@ class OnnxEmbedder:
         self.texts_embedded = 0
         self.batches_run = 0
         self.dimension = self._read_dimension()
+        self.workers = self._runs.workers
 
     @classmethod
     def from_config(cls, config: EmbeddingConfig) -> OnnxEmbedder:
@@ -120,8 +124,10 @@ class OnnxEmbedder:
             return out
         encodings = self._tokenizer.encode_batch(texts)
         order = _length_order(encodings) if self.sort_by_length else list(range(len(texts)))
-        for rows in _batches(order, [len(e.ids) for e in encodings], self.batch_size, self.batch_tokens):
-            out[rows] = self._run_batch([encodings[i] for i in rows])
+        batches = _batches(order, [len(e.ids) for e in encodings], self.batch_size, self.batch_tokens)
+        vectors = self._runs.map(lambda rows: self._run_batch([encodings[i] for i in rows]), batches)
+        for rows, batch_vectors in zip(batches, vectors, strict=True):
+            out[rows] = batch_vectors
         return out
 
     def _run_batch(self, encodings: list[Any]) -> np.ndarray:

@@ -21,10 +21,8 @@ before batching so each batch pads to a similar length; scores are always put ba
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +30,15 @@ import numpy as np
 
 from ragcli.errors import ModelError
 from ragcli.models_path import RERANKER_EN
-from ragcli.onnx_models import clamp_max_tokens, find_model_file, load_session, load_tokenizer, pad, pad_id
+from ragcli.onnx_models import (
+    ParallelRuns,
+    clamp_max_tokens,
+    find_model_file,
+    load_session,
+    load_tokenizer,
+    pad,
+    pad_id,
+)
 from ragcli.onnx_models import resolve_model_dir as shared_resolve_model_dir
 
 if TYPE_CHECKING:
@@ -59,11 +65,9 @@ class OnnxCrossEncoder:
         self.model_dir = Path(model_dir)
         self.name = name
         self.batch_size = batch_size
-        self.workers = threads or _cores()
-        # One thread per run: runs go in parallel instead (see the module docstring).
+        self._runs = ParallelRuns(threads)
+        self.workers = self._runs.workers
         self._session = load_session(find_model_file(self.model_dir, "rerank"), 1, "rerank")
-        # Shared by every caller (the server's workers): never more runs at once than cores to run them.
-        self._pool: ThreadPoolExecutor | None = None
         self._input_names = {i.name for i in self._session.get_inputs()}
         self.max_tokens = clamp_max_tokens(max_tokens, self.model_dir, "rerank")
         self._tokenizer = load_tokenizer(self.model_dir, self.max_tokens, pairs=True)
@@ -92,7 +96,7 @@ class OnnxCrossEncoder:
         encodings = self._encode_pairs(query, passages)
         scores = np.zeros(len(encodings), dtype=np.float32)
         batches = _length_sorted_batches(encodings, self.batch_size)
-        results = self._map(lambda rows: self._run_batch([encodings[i] for i in rows]), batches)
+        results = self._runs.map(lambda rows: self._run_batch([encodings[i] for i in rows]), batches)
         for rows, batch_scores in zip(batches, results, strict=True):
             scores[rows] = batch_scores
         with self._lock:
@@ -100,14 +104,6 @@ class OnnxCrossEncoder:
             self.pairs_scored += len(encodings)
             self.tokens_processed += sum(len(e.ids) for e in encodings)
         return [float(s) for s in scores]
-
-    def _map(self, run: Any, batches: list[list[int]]) -> list[np.ndarray]:
-        if self.workers == 1 or len(batches) == 1:
-            return [run(rows) for rows in batches]
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ragcli-rerank")
-        return list(self._pool.map(run, batches))
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -159,13 +155,6 @@ def relevance_from_logits(logits: np.ndarray) -> np.ndarray:
         f"The rerank model returns {logits.shape[-1]} scores per pair; a cross-encoder returns 1 (or 2).",
         hint="Point rerank.model_path at a cross-encoder (sequence classification) model.",
     )
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _length_sorted_batches(encodings: Sequence[Any], batch_size: int) -> list[list[int]]:

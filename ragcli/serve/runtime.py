@@ -253,7 +253,7 @@ class ServeRuntime:
         if models.embedder is None or models.embedder_config != config.embedding:
             from ragcli.embedding import get_embedder
 
-            models.embedder = get_embedder(self._threads_per_question(config.embedding))
+            models.embedder = get_embedder(config.embedding)
             models.embedder_config = config.embedding
         if models.reranker_config is not None and models.reranker_config != config.rerank:
             models.reranker = models.reranker_config = None
@@ -269,20 +269,13 @@ class ServeRuntime:
         return bool(config.rerank.enabled or config.answer.gate)
 
     def _load_reranker(self) -> None:
-        """With its configured workers (one per core), unlike the embedder: its runs are single-threaded
-        and its pool is shared by every request, so concurrent requests never run more of them at once
-        than there are cores, and a lone request gets them all (docs/benchmarks.md)."""
+        """One shared cross-encoder: its runs are single-threaded and its pool is shared by every request
+        (onnx_models.ParallelRuns), so concurrent requests never run more of them at once than there are
+        cores, and a lone request gets them all (docs/benchmarks.md)."""
         from ragcli.rerank import get_reranker
 
         self._models.reranker = get_reranker(self.settings.config.rerank)
         self._models.reranker_config = self.settings.config.rerank
-
-    def _threads_per_question(self, section: Any) -> Any:
-        """With several workers, "one thread per core" per model call oversubscribes the cores: on 2
-        cores 4 workers on 1-thread sessions answered 24.6 q/s against 18.5 with 2-thread sessions."""
-        if getattr(section, "threads", None) == 0 and self.workers > 1:
-            return section.model_copy(update={"threads": 1})
-        return section
 
     # ----- freshness -----------------------------------------------------------------------------------
     def _refresh_loop(self) -> None:
