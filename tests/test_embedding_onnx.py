@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,19 @@ def test_batch_size_one_gives_the_same_vector_as_embedding_alone(tunable: OnnxEm
     together = embedder.embed_documents(MIXED)
     alone = np.stack([embedder.embed_documents([t])[0] for t in MIXED])
     np.testing.assert_allclose(together, alone, atol=1e-6)
+
+
+def test_batches_run_in_parallel_give_the_vectors_of_one_worker(tunable: OnnxEmbedder, model_dir: Any) -> None:
+    """Batches go to one-thread workers in parallel (onnx_models.ParallelRuns): the same batches, so
+    the same numbers, whichever worker ran them and in whatever order they finished."""
+    tunable.batch_size = 2  # three batches
+    assert tunable.workers == len(os.sched_getaffinity(0))
+    parallel = tunable.embed_documents(MIXED)
+    alone = make(model_dir, threads=1, batch_size=2)
+    assert alone.workers == 1
+    np.testing.assert_array_equal(parallel, alone.embed_documents(MIXED))
+    if tunable.workers > 1:
+        assert tunable._runs._pool is not None  # the batches did go to the workers
 
 
 def test_a_query_ranks_its_passage_first(onnx_embedder: Any) -> None:
