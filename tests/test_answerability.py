@@ -376,6 +376,24 @@ def test_a_sentence_led_by_its_heading_is_checked_against_the_heading_too() -> N
     assert verify_citations(f"{heading} — The password is 12345. [1]", [ContextItem(1, text, passage)])[0] == 0.0
 
 
+def test_each_extractive_sentence_keeps_the_marker_after_its_full_stop() -> None:
+    """The README's own question: the splitter put the first sentence's "[1]" at the start of the second,
+    and the first was reported as citing nothing ("Not supported by its source")."""
+    text = (
+        "The built-in GPS receiver found no fix within 180 seconds. Move the mount away from walls and "
+        "metal roofs, or enter the site coordinates by hand under Menu > Site."
+    )
+    heading = "Troubleshooting the Aurora AM-5 > Error codes > E23: GPS fix timeout"
+    passage = Passage("c1", "d1", "/docs/t.md", "Troubleshooting the Aurora AM-5", heading, None, 0, text, 1.0)
+    answer = (
+        f"{heading} — The built-in GPS receiver found no fix within 180 seconds. [1] {heading} — Move the "
+        "mount away from walls and metal roofs, or enter the site coordinates by hand under Menu > Site. [1]"
+    )
+    assert verify_citations(answer, [ContextItem(1, text, passage)]) == (1.0, [])
+    share, unsupported = verify_citations(answer.replace("180", "90", 1), [ContextItem(1, text, passage)])
+    assert share == 0.5 and unsupported[0].endswith("within 90 seconds.")
+
+
 # ----- the corpus journal -------------------------------------------------------------------------
 def test_an_open_generation_is_not_settled(tmp_path: Path) -> None:
     journal = CorpusJournal(tmp_path / "corpus.sqlite3")

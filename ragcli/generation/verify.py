@@ -16,7 +16,7 @@ from ragcli.models import ContextItem
 # Share of a sentence's content words that its cited passages must hold.
 SUPPORT_THRESHOLD = 0.6
 _MARKER = re.compile(r"\[(\d{1,3})\]")
-_ONLY_MARKERS = re.compile(r"(?:\s*\[\d{1,3}\])+\s*")
+_LEADING_MARKERS = re.compile(r"\s*((?:\[\d{1,3}\]\s*)+)")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
@@ -55,10 +55,13 @@ def _answer_sentences(answer: str) -> list[str]:
 
     sentences: list[str] = []
     for piece in split_sentences(answer):
-        # A marker after the full stop ("… Paris. [1]") belongs to the sentence before it.
-        if sentences and _ONLY_MARKERS.fullmatch(piece):
-            sentences[-1] += " " + piece
-        else:
+        # Markers after the full stop ("… Paris. [1] Its …") belong to the sentence before them, whether
+        # the splitter left them alone or at the start of the next sentence.
+        lead = _LEADING_MARKERS.match(piece)
+        if sentences and lead:
+            sentences[-1] += " " + lead.group(1).strip()
+            piece = piece[lead.end() :]
+        if piece.strip():
             sentences.append(piece)
     return sentences
 
