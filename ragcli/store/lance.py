@@ -254,7 +254,7 @@ class LanceStore:
         try:
             return read(self.dataset)
         except Exception as exc:
-            if "Not found" not in str(exc):
+            if "not found" not in str(exc).lower():  # local "Not found: …", object stores "… not found"
                 raise
             logger.info("The index version this reader was on was cleaned up (%s); reading the newest one",
                         short_error(exc))
