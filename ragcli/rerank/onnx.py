@@ -4,8 +4,9 @@ Default model: the bundled ms-marco-MiniLM-L-12-v2 (int8). Any folder holding `m
 `onnx/model.onnx`) and `tokenizer.json` of a sequence-classification model works through
 `rerank.model_path`. Scores are the model's raw relevance logits: higher is better, no fixed range.
 
-Cost: about 1,400 tokens/s on 2 cores, so reranking 20 passages of 250 tokens takes ~4 s. Each pair is
-cut to `rerank.max_tokens` (the passage is shortened, never the question), which bounds that cost.
+Cost: the answer gate's 8 pairs (~410 tokens) take ~40 ms on 2 cores; a long pair costs more per token
+(attention grows with the square of its length). Each pair is cut to `rerank.max_tokens` (the passage is
+shortened, never the question), which bounds that cost.
 
 Pairs are scored one per run by default (`rerank.batch_size = 1`), the runs spread over `rerank.threads`
 workers (one per core), each run on one thread. The bundled model is dynamically quantised: each layer's
