@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -57,13 +56,11 @@ def resolve_threads(threads: int) -> int:
     with anything else, all of them wait. Measured on 2 busy cores with SmolLM2-135M: 1 thread generated
     21 tokens/s, 2 threads 1-3 tokens/s. Leaving a core to the rest of the machine avoids that cliff.
     """
+    from ragcli.cpu import cores
+
     if threads > 0:
         return threads
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, cores() - 1)
 
 
 def start_llama_server(
