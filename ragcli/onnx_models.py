@@ -49,6 +49,12 @@ class ParallelRuns:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ragcli-onnx")
         return list(self._pool.map(run, batches))
 
+    def fill(self, out: np.ndarray, batches: Sequence[list[int]], run: Callable[[list[int]], Any]) -> np.ndarray:
+        """`out` with each batch's rows set to `run(rows)`, the batches run in parallel."""
+        for rows, values in zip(batches, self.map(run, batches), strict=True):
+            out[rows] = values
+        return out
+
 
 def resolve_model_dir(
     model: str, model_path: str | None, bundled: Mapping[str, str], config_key: str, default: str

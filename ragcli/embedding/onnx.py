@@ -125,10 +125,7 @@ class OnnxEmbedder:
         encodings = self._tokenizer.encode_batch(texts)
         order = _length_order(encodings) if self.sort_by_length else list(range(len(texts)))
         batches = _batches(order, [len(e.ids) for e in encodings], self.batch_size, self.batch_tokens)
-        vectors = self._runs.map(lambda rows: self._run_batch([encodings[i] for i in rows]), batches)
-        for rows, batch_vectors in zip(batches, vectors, strict=True):
-            out[rows] = batch_vectors
-        return out
+        return self._runs.fill(out, batches, lambda rows: self._run_batch([encodings[i] for i in rows]))
 
     def _run_batch(self, encodings: list[Any]) -> np.ndarray:
         ids, mask, types = pad(encodings, self._pad_id)

@@ -95,11 +95,11 @@ class OnnxCrossEncoder:
         if not passages:
             return []
         encodings = self._encode_pairs(query, passages)
-        scores = np.zeros(len(encodings), dtype=np.float32)
-        batches = _length_sorted_batches(encodings, self.batch_size)
-        results = self._runs.map(lambda rows: self._run_batch([encodings[i] for i in rows]), batches)
-        for rows, batch_scores in zip(batches, results, strict=True):
-            scores[rows] = batch_scores
+        scores = self._runs.fill(
+            np.zeros(len(encodings), dtype=np.float32),
+            _length_sorted_batches(encodings, self.batch_size),
+            lambda rows: self._run_batch([encodings[i] for i in rows]),
+        )
         with self._lock:
             self.calls += 1
             self.pairs_scored += len(encodings)
