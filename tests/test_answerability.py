@@ -74,6 +74,22 @@ def test_the_year_may_come_from_the_sentence_before_unless_the_sentence_names_an
     assert number_agreement(profile, "In 2016 Ken Adams scored the decisive goal.", before) == (0.0, False, False)
 
 
+def test_a_number_the_evidence_spells_out_agrees_with_its_figure() -> None:
+    from ragcli.generation.evidence import number_agreement
+
+    son = profile_question("Who was Genghis's 3rd son?")
+    assert number_agreement(son, "Under the reign of Genghis' third son, Ögedei Khan, the Jin fell.", None)[0] == 1.0
+    assert number_agreement(son, "Under the reign of Genghis' fourth son, Tolui, the Jin fell.", None)[0] == 0.0
+    layers = profile_question("DEC originally had 3 layers but evolved into how many layers?")
+    assert number_agreement(layers, "Initially built with three layers, it later evolved into seven.", None)[0] == 1.0
+    # Only the evidence is read that way: a question's "first" is no constraint, and a spelled-out word
+    # does not stop a figure of the sentence before from counting.
+    assert not profile_question("What was the first German settlement?").numbers
+    cup = profile_question("Who scored the decisive goal in the 2015 cup final?")
+    before = "Yarrow won the 2015 cup final in Valemont."
+    assert number_agreement(cup, "Maya Brennan scored the first goal.", before) == (1.0, True, False)
+
+
 def test_the_version_may_come_from_the_heading_the_sentence_stands_under() -> None:
     from ragcli.generation.evidence import number_agreement
 

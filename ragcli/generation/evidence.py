@@ -126,6 +126,22 @@ def _answer_type(q: str) -> str | None:
     return None
 
 
+_CARDINAL_TEXT = (
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+)
+_ORDINAL_TEXT = (
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+    "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth"
+)
+_TENS_TEXT = "thirty forty fifty sixty seventy eighty ninety"
+_SPELLED = {
+    **{w: str(i) for i, w in enumerate(_CARDINAL_TEXT.split(), 1)},
+    **{w: str(i) for i, w in enumerate(_ORDINAL_TEXT.split(), 1)},
+    **{w: str(10 * i) for i, w in enumerate(_TENS_TEXT.split(), 3)},
+    **{"hundred": "100", "thousand": "1000", "twice": "2", "double": "2", "dozen": "12"},
+}
+_WORDS = re.compile(r"[a-z]+")
 _ORDINALS = {"first": "1", "second": "2", "third": "3", "fourth": "4", "1st": "1", "2nd": "2", "3rd": "3", "4th": "4"}
 _QUARTER = re.compile(r"\bQ([1-4])\b|\b(first|second|third|fourth|1st|2nd|3rd|4th)[ -]quarter\b", re.IGNORECASE)
 
@@ -342,13 +358,14 @@ def number_agreement(
     scored the decisive goal."); one that names another year may not."""
     if not profile.numbers:
         return 1.0, False, False
-    own = constraint_values(text)
-    framing = constraint_values(heading) if heading else set()
-    before = constraint_values(previous) if previous else set()
+    own = constraint_values(text, spelled=True)
+    framing = constraint_values(heading, spelled=True) if heading else set()
+    before = constraint_values(previous, spelled=True) if previous else set()
+    # Only figures overrule: "the first emperor" does not say that a "4" the sentence before holds is not its.
+    rivals = {_kind(v) for v in constraint_values(text) - profile.numbers}
     agreed = 0
     leans = framed = False
     for value in profile.numbers:
-        rivals = {_kind(v) for v in own - profile.numbers}  # values of its own that would overrule
         if value in own:
             agreed += 1
         elif value in framing and (_kind(value) == "number" or _kind(value) not in rivals):
@@ -362,9 +379,15 @@ def number_agreement(
     return agreed / len(profile.numbers), leans, framed
 
 
-def constraint_values(text: str) -> set[str]:
-    """Numbers and years as written, and quarters in one form ("Q3", "third quarter" → "q3")."""
+def constraint_values(text: str, *, spelled: bool = False) -> set[str]:
+    """Numbers and years as written, and quarters in one form ("Q3", "third quarter" → "q3").
+
+    With `spelled`, numbers written as words count too ("three layers" holds 3, "third son" 3). Only the
+    evidence is read that way: a question's "first" or "one" is rarely a constraint ("the first German
+    settlement" is answered by a sentence that never says "first"), its "3" always is."""
     values = set(_numbers(text))
+    if spelled:
+        values.update(_SPELLED[w] for w in _WORDS.findall(text.lower()) if w in _SPELLED)
     for match in _QUARTER.finditer(text):
         word = (match.group(1) or match.group(2) or "").lower()
         values.add(f"q{_ORDINALS.get(word, word)}")
