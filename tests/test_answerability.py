@@ -183,6 +183,10 @@ def test_a_heading_that_denies_answers_a_negated_question() -> None:
         # The question names both sides: a sentence about one of them answers it.
         ("What is the difference between the stack and the heap?", "The heap is less organized.", 0.0),
         ("When did the Normans first arrive in Italy?", "The Normans first arrived in Italy in 999.", 0.0),
+        # "Western" is the West's: no opposite of the question's "eastern" when the question names the West.
+        ("What did the West use to justify control over eastern lands?", "Orientalism justified Western rule.", 0.0),
+        ("What did the West use to justify control over eastern lands?", "It justified rule in the west.", 0.0),
+        ("Which lands in the eastern part became poorer?", "The western part grew poorer.", 1.0),
         # Words that only look prefixed ("unless", "under") are not negations of "less" or "der".
         ("What happens unless the value is moved?", "Less memory is used when the value is moved.", 0.0),
     ],

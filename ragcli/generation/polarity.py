@@ -123,11 +123,16 @@ def opposite_clash(question: str, sentence: str) -> float:
     return 0.0
 
 
+# "Western" is the West's, not an opposite of it: a question about the West and the East is answered by a
+# sentence about "Western imperialism".
+_DIRECTIONS = {"northern": "north", "southern": "south", "eastern": "east", "western": "west"}
+
+
 def _words(text: str) -> dict[str, str]:
     """Each lowercased word with its stem."""
     from ragcli.generation.extractive import stem
 
-    return {w: stem(w.replace("-", "")) for w in (m.lower() for m in _WORD.findall(text))}
+    return {w: stem(_DIRECTIONS.get(w, w).replace("-", "")) for w in (m.lower() for m in _WORD.findall(text))}
 
 
 def _base(word: str) -> str | None:
