@@ -416,6 +416,10 @@ def user_state_dir() -> Path:
     return user_data_path(APP_NAME, appauthor=False)
 
 
+def _not_a_file(path: Path) -> str:
+    return "is a folder, not a file" if path.is_dir() else "does not exist"
+
+
 def discover(
     explicit: str | os.PathLike[str] | None, env: Mapping[str, str], cwd: Path | None = None
 ) -> Discovery:
@@ -424,7 +428,7 @@ def discover(
     if explicit:
         path = Path(explicit)
         if not path.is_file():
-            raise ConfigError(f"Config file {path} does not exist.", hint="Check the --config path.")
+            raise ConfigError(f"Config file {path} {_not_a_file(path)}.", hint="Check the --config path.")
         return Discovery(
             path, path.parent.resolve() / STATE_DIRNAME, f"beside the config file given by --config ({path})"
         )
@@ -432,7 +436,7 @@ def discover(
         path = Path(env["RAGCLI_CONFIG"])
         if not path.is_file():
             raise ConfigError(
-                f"Config file {path} (from RAGCLI_CONFIG) does not exist.",
+                f"Config file {path} (from RAGCLI_CONFIG) {_not_a_file(path)}.",
                 hint="Point RAGCLI_CONFIG at an existing file or unset it.",
             )
         return Discovery(
@@ -553,7 +557,7 @@ def load_settings(
     for key in _flatten(config.model_dump()):
         sources.setdefault(key, "default")
     base_dir = path.parent.resolve() if path else Path.cwd()
-    return Settings(
+    settings = Settings(
         config=config,
         sources=sources,
         file=path,
@@ -561,6 +565,12 @@ def load_settings(
         state_dir=found.state_dir,
         state_reason=found.reason,
     )
+    if settings.home.exists() and not settings.home.is_dir():
+        raise ConfigError(
+            f"The state folder {settings.home} ({settings.home_reason}) is a file, not a folder.",
+            hint="Point RAGCLI_HOME (or `home` in the config file) at a folder, or move the file away.",
+        )
+    return settings
 
 
 def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigError:

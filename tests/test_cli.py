@@ -84,6 +84,38 @@ def test_missing_path_is_a_usage_error(home: Path) -> None:
     assert "Error:" in result.stderr and "does not exist" in result.stderr
 
 
+def test_a_state_folder_that_is_a_file_or_a_config_that_is_a_folder_is_a_usage_error(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("", encoding="utf-8")
+    monkeypatch.setenv("RAGCLI_HOME", str(afile))
+    for args in (("ingest", str(FIXTURES / "docs")), ("ask", "What is E23?")):
+        result = _run(*args)
+        assert result.exit_code == 2, result.output
+        assert "is a file, not a folder" in result.stderr and "RAGCLI_HOME" in result.stderr
+    result = _run("--config", str(tmp_path), "stats")
+    assert result.exit_code == 2 and "is a folder, not a file" in result.stderr
+
+
+def test_stats_report_into_a_missing_folder_is_refused_not_created(ingested: Path, tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "report.md"
+    result = _run("stats", "--report", str(target))
+    assert result.exit_code == 2 and "mkdir -p" in result.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_ingest_diagnostics_go_to_stderr(home: Path, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nAlpha beta gamma delta epsilon.\n", encoding="utf-8")
+    assert _run("ingest", str(docs)).exit_code == 0
+    (docs / "a.md").unlink()
+    result = _run("ingest", str(docs))
+    assert result.exit_code == 0
+    assert "Found no files" not in result.stdout and "--force-prune" in result.stderr
+
+
 def test_malformed_config_names_key_and_file(home: Path, tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[embedding]\nbatch_sise = 3\n", encoding="utf-8")

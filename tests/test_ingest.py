@@ -142,6 +142,8 @@ def test_emptied_folder_is_not_pruned_without_force(
     root.mkdir(exist_ok=True)
     report = _ingest(settings, embedder, root)
     assert report.removed == 0 and report.warnings
+    # The command it suggests is one that runs: the flag needs the folder.
+    assert f"`ragcli ingest --force-prune {root}`" in report.warnings[0]
     assert _ingest(settings, embedder, root, force_prune=True).removed == 3
 
 

@@ -292,6 +292,7 @@ def test_check_thresholds_reports_each_breach(recorded: Telemetry) -> None:
 
 def test_report_has_the_figures_and_a_readable_histogram(recorded: Telemetry, tmp_path: Path) -> None:
     path = tmp_path / "out" / "report.md"
+    path.parent.mkdir()
     image = write_report(recorded.stats(HOUR), path)
     text = path.read_text(encoding="utf-8")
     assert image == path.with_suffix(".png")

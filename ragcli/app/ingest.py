@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ragcli.app.console import display_path, print_json, print_table, stdout
+from ragcli.app.console import display_path, print_json, print_table, stderr, stdout
 from ragcli.app.progress import observer_for
 from ragcli.config import Settings
 from ragcli.errors import EXIT_OK, EXIT_PARTIAL
@@ -63,13 +63,14 @@ def run_ingest(
         _print_ingest_summary(report.summary(), settings)
     logger.info(
         "Ingest finished: %d scanned, %d added, %d updated, %d removed, %d unchanged, %d failed, "
-        "%d unsupported, %d chunks embedded in %.1f s",
+        "%d failed before and unchanged, %d unsupported, %d chunks embedded in %.1f s",
         report.scanned,
         report.added,
         report.updated,
         report.removed,
         report.skipped_unchanged,
         report.failed,
+        report.skipped_failed,
         report.unsupported,
         report.chunks_embedded,
         report.seconds,
@@ -92,12 +93,13 @@ def _print_ingest_summary(summary: dict[str, Any], settings: Settings) -> None:
         "seconds",
     )
     print_table(["figure", "value"], [(key.replace("_", " "), summary[key]) for key in keys], header=False)
+    # A diagnostic, not a result: stderr, beside the warnings, which were logged when they happened.
     if summary["failed"]:
-        stdout.print(
-            f"{summary['failed']} documents failed; see `ragcli dlq list` ({settings.dead_letter_path})."
+        stderr.print(
+            f"{summary['failed']} documents failed; see `ragcli dlq list` ({settings.dead_letter_path}).",
+            highlight=False,
+            markup=False,
         )
-    for warning in summary["warnings"]:
-        stdout.print(f"Warning: {warning}")
 
 
 def run_reindex(settings: Settings, *, json_output: bool) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import signal
 import time
 from collections.abc import Sequence
@@ -666,7 +667,8 @@ class Ingestor:
                 # than a deliberate wipe; do not empty the index on that evidence alone.
                 message = (
                     f"Found no files under {root}, which has {len(under)} indexed documents; not removing "
-                    "them. Run `ragcli ingest --force-prune` if the folder really is empty now."
+                    f"them. Run `ragcli ingest --force-prune {shlex.quote(str(root))}` if the folder really is "
+                    "empty now."
                 )
                 logger.warning(message)
                 report.warnings.append(message)

@@ -14,8 +14,14 @@ logger = logging.getLogger(__name__)
 
 def write_report(stats: dict[str, Any], path: Path) -> Path | None:
     """Write the Markdown report to `path` and the histogram to `path` with .png; returns the PNG path
-    (None when there were no asks to draw)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    (None when there were no asks to draw). The folder must exist: a mistyped one is reported, not created."""
+    from ragcli.errors import UsageError
+
+    if not path.parent.is_dir():
+        raise UsageError(
+            f"Cannot write the report to {path}: the folder {path.parent} does not exist.",
+            hint=f"Create it (mkdir -p {path.parent}) or name a file in an existing folder.",
+        )
     image = _write_histogram(stats, path.with_suffix(".png"))
     path.write_text(render_markdown(stats, image.name if image else None), encoding="utf-8")
     return image
