@@ -360,6 +360,56 @@ def test_headings_the_loader_rendered_as_plain_lines_are_headings_not_answers() 
     }
 
 
+def test_heading_lines_glued_to_their_paragraph_are_headings_not_part_of_the_answer() -> None:
+    # PDF and plain text: a heading is a short line right above its text, with no blank line between.
+    from ragcli.generation.extractive import lexical_sentences
+
+    text = (
+        "Aurora AM-5 Field Manual\nQuick start in the field\nLevel the tripod to within 0.5 degrees.\n\n"
+        "Cold weather operation\nThe AM-5 is rated for operation down to -20 degrees Celsius.\n\n"
+        "In 2018 the company moved to\nKongsberg and hired its 50th employee."
+    )
+    found = {s.text: s.heading for s in lexical_sentences("How cold can the AM-5 operate?", [_item(1, text)])}
+    assert found["The AM-5 is rated for operation down to -20 degrees Celsius."] == "Cold weather operation"
+    assert found["Level the tripod to within 0.5 degrees."] == "Quick start in the field"
+    # A line that ends on a word needing the next one is a wrapped sentence, not a heading.
+    assert "In 2018 the company moved to Kongsberg and hired its 50th employee." in found
+
+
+def test_a_sentence_that_points_back_does_not_bring_a_heading_with_it() -> None:
+    from ragcli.generation.extractive import previous_sentence
+
+    text = "Vectors hold values.\n\nReading Elements of Vectors\n\nThere are two ways to reference a value."
+    assert previous_sentence(text, "There are two ways to reference a value.") is None
+    assert previous_sentence("Vectors hold values. There are two ways.", "There are two ways.") == "Vectors hold values."
+
+
+def test_a_table_row_is_a_fact_of_its_own() -> None:
+    from ragcli.generation.extractive import lexical_sentences
+
+    html_table = (
+        "Property | Value\nPayload capacity without counterweight | 15 kg\nMount head weight | 4.2 kg\n\n"
+        "Pipe the list through `sort | uniq` to count the mount types."
+    )
+    markdown_table = "| Code | Meaning | Fix |\n|---|---|---|\n| E23 | GPS fix timeout | move the mount |"
+    sentences = {s.text for s in lexical_sentences("What payload can it carry?", [_item(1, html_table)])}
+    assert {"Payload capacity without counterweight: 15 kg", "Mount head weight: 4.2 kg"} <= sentences
+    assert "Pipe the list through `sort | uniq` to count the mount types." in sentences  # prose with a pipe
+    rows = [s.text for s in lexical_sentences("What does E23 mean?", [_item(1, markdown_table)])]
+    assert rows == ["Code: E23; Meaning: GPS fix timeout; Fix: move the mount"]  # the header names each cell
+
+
+def test_two_sentences_under_one_heading_show_it_once() -> None:
+    heading = "Troubleshooting > Error codes > E23: GPS fix timeout"
+    first = SentenceEvidence(1, 0, "The GPS receiver found no fix within 180 seconds.", 1.0, score=3.0,
+                             heading=heading, heading_needed=True)
+    second = SentenceEvidence(1, 0, "Move the mount away from walls.", 1.0, score=2.5, heading=heading,
+                              heading_needed=True)
+    answer = ExtractiveGenerator().compose([first, second]).answer
+    assert answer.count("E23: GPS fix timeout") == 1
+    assert answer.endswith("[1] Move the mount away from walls. [1]")
+
+
 def test_a_sentence_that_points_back_brings_the_one_before_it() -> None:
     best = SentenceEvidence(
         1, 0, "It is a crab with a friendly smile.", 1.0, score=3.0, previous="Ferris is the unofficial mascot of Rust."

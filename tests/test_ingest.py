@@ -88,6 +88,23 @@ def test_second_ingest_of_unchanged_tree_embeds_and_writes_nothing(
     assert get_store(settings).table.version == version
 
 
+def test_a_loader_fixed_in_an_upgrade_parses_its_documents_again_once(
+    settings: Settings, embedder: CountingEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragcli.loaders.markdown import MarkdownLoader
+
+    root = _tree(tmp_path / "docs")
+    _ingest(settings, embedder, root)
+    embedder.reset()
+    monkeypatch.setattr(MarkdownLoader, "version", MarkdownLoader.version + 1)
+    report = _ingest(settings, embedder, root)
+    # The two Markdown files are parsed again; the text file is not. Their text did not change, so no
+    # chunk is embedded again.
+    assert (report.updated, report.skipped_unchanged) == (2, 1)
+    assert embedder.texts_embedded == 0
+    assert _ingest(settings, embedder, root).skipped_unchanged == 3
+
+
 def test_changed_file_reembeds_only_its_own_chunks(
     settings: Settings, embedder: CountingEmbedder, tmp_path: Path
 ) -> None:

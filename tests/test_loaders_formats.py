@@ -182,7 +182,9 @@ def test_markdown_strips_embedded_html_and_quote_markers_but_keeps_code() -> Non
         "```rust\nlet x = Box::new(5); // <b>not a tag</b>\n```\n\n</Listing>\n\n"
         '> Note: This is <span class="x">important</span> for **deref**.\n\n'
         "See [the docs](https://example.org) and <!-- a comment -->the end.\n\n"
-        "{{#rustdoc_include ../listings/ch15/main.rs:here}}\n"
+        "{{#rustdoc_include ../listings/ch15/main.rs:here}}\n\n"
+        "```rust\n{{#rustdoc_include ../listings/ch08/main.rs:spanish}}\n```\n\n"  # the Rust book's usual form
+        "```rust\n{{#include ../listings/ch08/lib.rs}}\nfn main() {}\n```\n"
     )
     doc = MarkdownLoader().load(Path("ch15.md"), source.encode())
     assert "<Listing" not in doc.text and "</Listing>" not in doc.text and "<span" not in doc.text
@@ -191,6 +193,7 @@ def test_markdown_strips_embedded_html_and_quote_markers_but_keeps_code() -> Non
     assert "> Note" not in doc.text and "**" not in doc.text
     assert "See the docs and the end." in doc.text and "https://" not in doc.text
     assert "rustdoc_include" not in doc.text and "a comment" not in doc.text
+    assert "{{#" not in doc.text and "fn main() {}" in doc.text  # directives go, even inside code; code stays
 
 
 # ----- bad input --------------------------------------------------------------------------------------

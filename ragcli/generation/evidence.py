@@ -66,9 +66,16 @@ _MONTH_TEXT = (
     "jan feb mar apr jun jul aug sep sept oct nov dec"
 )
 _MONTHS = _MONTH_TEXT.split()
+# Days and times of day answer "when" too: "When can I reach support?" — "Monday to Friday, 09:00-17:00".
+_DAY_TEXT = (
+    "monday tuesday wednesday thursday friday saturday sunday mondays tuesdays wednesdays thursdays fridays "
+    "saturdays sundays weekday weekdays weekend weekends daily nightly weekly monthly yearly annually "
+    "morning mornings afternoon afternoons evening evenings night nights noon midnight dawn dusk"
+)
 _DATE_WORDS = re.compile(
-    r"\b(?:" + "|".join(_MONTHS) + r"|century|centuries|decade|decades|year|years|ago|bc|bce|ad|ce|"
-    r"\d{1,2}(?:st|nd|rd|th)|(?:1[0-9]|20)\d0s)\b",
+    r"\b(?:" + "|".join(_MONTHS + _DAY_TEXT.split()) + r"|century|centuries|decade|decades|year|years|ago|"
+    r"bc|bce|ad|ce|\d{1,2}(?:st|nd|rd|th)|(?:1[0-9]|20)\d0s|\d{1,2}:\d{2}|\d{1,2}\s?(?:am|pm|a\.m\.|p\.m\.))"
+    r"(?!\w)",
     re.IGNORECASE,
 )
 _NUMBER_TEXT = (

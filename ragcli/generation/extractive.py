@@ -141,10 +141,13 @@ class ExtractiveGenerator:
         best = evidence[0]
         chosen = [best] + [s for s in evidence[1:2] if s.score >= best.score - SECOND_SENTENCE_MARGIN]
         parts: list[tuple[str, int]] = []
+        shown: str | None = None  # a heading already shown leads the sentences after it too
         for sentence in chosen:
             if sentence.previous and (points_back(sentence.text) or sentence.leans_on_previous):
                 parts.append((sentence.previous, sentence.n))
-            text = led_by_heading(sentence.heading, sentence.text) if sentence.heading_needed else sentence.text
+            text = sentence.text
+            if sentence.heading_needed and sentence.heading != shown:
+                text, shown = led_by_heading(sentence.heading, sentence.text), sentence.heading
             parts.append((text, sentence.n))
         parts = list(dict.fromkeys(parts))  # a second sentence's predecessor may be the first one
         answer = " ".join(f"{text} [{n}]" for text, n in parts)
@@ -243,13 +246,26 @@ def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int,
         heading = item.passage.heading
         for start, end in sentence_spans(item.text):
             raw = item.text[start:end]
+            if any(a <= start < b for a, b in code):
+                continue
+            rows = _table_rows(item.text, start, end)
+            if rows is not None:  # a table: each row is a fact of its own ("Payload capacity: 15 kg")
+                for text in rows:
+                    if len(_WORD.findall(text)) >= MIN_ANSWER_WORDS and text.lower() not in seen:
+                        seen.add(text.lower())
+                        candidates.append((rank, item.n, text, heading))
+                continue
             if _HEADING_LINE.match(raw):
                 heading = clean_sentence(raw.lstrip().lstrip("#"))
                 continue
             if _rendered_heading(item.text, start, end, item.passage):
                 heading = _heading_path(item.passage, clean_sentence(raw))
                 continue
-            if _NOT_PROSE.match(raw) or any(a <= start < b for a, b in code):
+            body = _after_heading_line(item.text, start, end)
+            if body is not None:  # "Cold weather operation\nThe AM-5 is rated …", as PDFs and plain text have it
+                heading = _heading_path(item.passage, clean_sentence(_last_line(item.text[start:body])))
+                start, raw = body, item.text[body:end]
+            if _NOT_PROSE.match(raw):
                 continue
             text = clean_sentence(raw)
             key = text.lower()
@@ -270,10 +286,104 @@ def _rendered_heading(text: str, start: int, end: int, passage: Any) -> bool:
     that stands as a paragraph of its own, between blank lines."""
     line = " ".join(text[start:end].split())
     names = {part.lower() for part in _path_parts(passage)} | {(passage.title or "").strip().lower()}
-    if line.lower() in names:
-        return True
+    return line.lower() in names or _short_line_alone(text, start, end)
+
+
+def _short_line_alone(text: str, start: int, end: int) -> bool:
+    """A short line without a full stop that stands as a paragraph of its own: a heading."""
+    line = " ".join(text[start:end].split())
     alone = (start == 0 or text[:start].endswith("\n\n")) and text[end:].startswith("\n\n")
     return alone and len(_WORD.findall(line)) <= MAX_HEADING_WORDS and not line.endswith((".", "!", "?", ":", ";"))
+
+
+_TABLE_SEPARATOR = re.compile(r"^[\s|:+-]+$")
+
+
+def _table_rows(text: str, start: int, end: int) -> list[str] | None:
+    """The rows of a table span, each as one line of its cells ("Payload capacity without counterweight:
+    15 kg"), a Markdown row named by its header ("Code: E23; Meaning: GPS fix timeout"); None when the span
+    is not a table. Markdown rows come one span each, the HTML loader's "a | b" lines as one span."""
+    lines = [line.strip() for line in text[start:end].split("\n") if line.strip()]
+    if not lines or not all("|" in line for line in lines):
+        return None
+    if len(lines) == 1 and not lines[0].startswith("|"):
+        return None  # one line with a pipe is prose ("pipe it: `ls | wc -l`") unless it is a Markdown row
+    table = [_cells(line) for line in lines]
+    if any(len([c for c in cells if c]) < 2 for cells in table if cells):
+        return None  # a pipe in prose ("a | b" once) is not a table
+    if len(lines) == 1 and _is_rule(text[end:].lstrip("\n").split("\n", 1)[0]):
+        return []  # a Markdown header row: it names the cells of the rows under its rule
+    header: list[str] = []
+    block = _markdown_table_above(text, start) if len(lines) == 1 else lines
+    if len(block) > 1 and _TABLE_SEPARATOR.match(block[1]):  # the row above the rule names the cells
+        header = _cells(block[0])
+        if len(lines) == 1 and len(block) <= 2:
+            return []  # the header or the rule itself
+        table = table[2:] if len(lines) > 1 else table
+    rows = []
+    for cells in table:
+        if not cells:
+            continue
+        if len(cells) > 2 and len(header) == len(cells):
+            rows.append("; ".join(f"{name}: {cell}" for name, cell in zip(header, cells, strict=True) if cell))
+        else:
+            filled = [cell for cell in cells if cell]
+            rows.append(f"{filled[0]}: {filled[1]}" if len(filled) == 2 else "; ".join(filled))
+    return [clean_sentence(row) for row in rows]
+
+
+def _is_rule(line: str) -> bool:
+    return "|" in line and "-" in line and bool(_TABLE_SEPARATOR.match(line))
+
+
+def _cells(line: str) -> list[str]:
+    return [] if _TABLE_SEPARATOR.match(line) else [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def _markdown_table_above(text: str, start: int) -> list[str]:
+    """The Markdown table lines from the table's first line down to the one starting at `start`."""
+    above = text[:start].split("\n")[:-1]
+    block = [text[start:].split("\n", 1)[0].strip()]
+    for line in reversed(above):
+        if not line.strip().startswith("|"):
+            break
+        block.insert(0, line.strip())
+    return block
+
+
+# A heading line names; it does not end on a word that needs the next line ("… moved its production to").
+_RUNS_ON_TEXT = "a an the of to in on at by for from with and or but as than that which who"
+_RUNS_ON = frozenset(_RUNS_ON_TEXT.split())
+MAX_HEADING_LINE_WORDS = 8
+
+
+def _after_heading_line(text: str, start: int, end: int) -> int | None:
+    """Where the sentence starts when heading lines are glued to it: short lines opening a paragraph,
+    without end punctuation, each followed by a line that opens with a capital or a digit. PDF text and
+    plain text put headings so ("Growth years\nIn 2018 the company moved …")."""
+    if not (start == 0 or text[:start].endswith("\n\n")):
+        return None
+    body = None
+    while (newline := text.find("\n", start, end)) >= 0:
+        following = text[newline + 1 : end]
+        if not _is_heading_line(text[start:newline], following):
+            break
+        start = body = end - len(following.lstrip())
+    return body
+
+
+def _is_heading_line(line: str, following: str) -> bool:
+    line, following = line.strip(), following.lstrip()
+    words = _WORD.findall(line)
+    if not words or len(words) > MAX_HEADING_LINE_WORDS or not following or not line[:1].isupper():
+        return False
+    if line.endswith((".", "!", "?", ":", ";", ",", "-")) or words[-1].lower() in _RUNS_ON:
+        return False
+    return following[:1].isupper() or following[:1].isdigit()
+
+
+def _last_line(text: str) -> str:
+    return text.strip().rsplit("\n", 1)[-1]
 
 
 def _heading_path(passage: Any, line: str) -> str:
@@ -334,13 +444,14 @@ def points_back(sentence: str) -> bool:
 
 def previous_sentence(text: str, sentence: str) -> str | None:
     """The prose sentence before `sentence` (as `clean_sentence` gives it) in `text`, if there is one."""
-    spans = sentence_spans(text)
+    spans = [(_after_heading_line(text, s, e) or s, e) for s, e in sentence_spans(text)]
     cleaned = [clean_sentence(text[s:e]) for s, e in spans]
     for index, candidate in enumerate(cleaned):
         if candidate == sentence and index > 0:
             before = cleaned[index - 1]
             raw = text[spans[index - 1][0] : spans[index - 1][1]]
-            if not _NOT_PROSE.match(raw) and len(_WORD.findall(before)) >= MIN_ANSWER_WORDS:
+            heading = _short_line_alone(text, *spans[index - 1])
+            if not heading and not _NOT_PROSE.match(raw) and len(_WORD.findall(before)) >= MIN_ANSWER_WORDS:
                 return before
             return None
     return None

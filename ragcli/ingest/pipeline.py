@@ -323,7 +323,7 @@ class Ingestor:
         retry_failed: bool,
     ) -> _Pending | None:
         """Read, hash, parse and chunk one file; None when there is nothing to write for it."""
-        from ragcli.loaders import get_loader
+        from ragcli.loaders import get_loader, parse_key
 
         source = str(item)
         remote: RemoteObject | None = None
@@ -343,6 +343,7 @@ class Ingestor:
             else:
                 data, mtime = self._read(path)
                 content_hash = sha256_hex(data)
+            content_hash = parse_key(content_hash, loader)
             if state is not None and state.doc_hash == content_hash:
                 report.skipped_unchanged += 1
                 dead.resolve(source)
@@ -358,6 +359,7 @@ class Ingestor:
             if data is None:  # an object known from its listing, changed in the index: download it now
                 assert remote is not None
                 data, content_hash = self._download(remote)
+                content_hash = parse_key(content_hash, loader)
             return self._build(loader, path, data, source, content_hash, mtime, is_update=state is not None)
         except UnsupportedError as exc:  # the reader is an extra that is not installed
             self._unsupported(path, report, exc.message)

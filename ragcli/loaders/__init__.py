@@ -23,8 +23,18 @@ from ragcli.models import ParsedDocument
 
 class Loader(Protocol):
     name: str
+    # A loader whose output changed (a fix in what text it keeps) raises its `version` (1 when absent), so
+    # the next ingest parses its documents again although their bytes did not change (`parse_key`).
 
     def load(self, path: Path, data: bytes) -> ParsedDocument: ...
+
+
+def parse_key(content_hash: str, loader: object) -> str:
+    """What the index records as a document's hash: its bytes' hash, with the loader's version when that
+    is above 1. An upgrade that fixes a loader so re-parses exactly that loader's documents once; chunks
+    whose text did not change keep their vectors (the embedding cache is keyed by chunk text)."""
+    version = int(getattr(loader, "version", 1))
+    return content_hash if version <= 1 else f"{content_hash}+{getattr(loader, 'name', 'loader')}.v{version}"
 
 
 # suffix -> (module, class name); modules are imported only when a file of that type is met.

@@ -38,6 +38,8 @@ _parser: Any = None
 
 class MarkdownLoader:
     name = "markdown"
+    # 2: mdBook include directives inside code fences dropped; a heading always ends its paragraph.
+    version = 2
 
     def load(self, path: Path, data: bytes) -> ParsedDocument:
         source, metadata = decode_document(path, data)
@@ -83,7 +85,9 @@ def render(source: str) -> tuple[str, list[tuple[int, int, str]]]:
         elif kind == "heading_close":
             heading_level = None
         elif kind in {"fence", "code_block"}:
-            writer.block(token.content.rstrip("\n"), code=True)
+            # A listing that only includes a file at build time ({{#rustdoc_include …}}) shows nothing here.
+            lines = token.content.rstrip("\n").split("\n")
+            writer.block("\n".join(line for line in lines if not _MDBOOK_DIRECTIVE.match(line.strip())), code=True)
         elif kind == "html_block":
             writer.block(strip_tags(token.content))
         elif kind == "tr_open":

@@ -24,6 +24,8 @@ _ADORNMENT = re.compile(r"""^([!-/:-@\[-`{-~])\1+[ \t]*$""")
 
 class RstLoader:
     name = "rst"
+    # 2: title adornment lines ("~~~~") dropped.
+    version = 2
 
     def load(self, path: Path, data: bytes) -> ParsedDocument:
         raw, metadata = decode_document(path, data)
