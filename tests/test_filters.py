@@ -73,6 +73,18 @@ def test_expressions_split_at_the_first_operator() -> None:
         parse_field_filter("title~x")
 
 
+def test_a_document_type_nobody_has_is_a_usage_error_not_an_empty_result() -> None:
+    for known in ("md", "markdown", ".PDF", "html", "docx", "eml", ""):
+        assert parse_filter_expression(f"doc_type={known}")[0] == "doc_type"
+    with pytest.raises(UsageError, match="Unknown document type 'banana'") as caught:
+        parse_filter_expression("doc_type=banana")
+    assert "doc_type=md" in (caught.value.hint or "")
+    assert parse_filter_expression("doc_type~mark") == ("doc_type", "~", "mark")  # a part of a name is fine
+    with pytest.raises(UsageError, match="whole number") as caught:
+        parse_filter_expression("page=abc")
+    assert caught.value.hint
+
+
 def test_where_clause_folds_case_and_expands_doc_type_aliases() -> None:
     where = build_where(Filters(fields=[("title", "Pumps"), ("doc_type", "Markdown")]), [])
     assert where == "(lower(doc_type) IN ('markdown', 'md')) AND (lower(title) = lower('Pumps'))"

@@ -30,7 +30,8 @@ class _Console(Console):
         raise BrokenPipeError(errno.EPIPE, "Broken pipe")
 
 
-stdout = _Console(soft_wrap=True)
+# No highlighting of results: Rich would colour the numbers inside an answer, a path or a heading ("AM-5").
+stdout = _Console(soft_wrap=True, highlight=False)
 stderr = _Console(stderr=True, soft_wrap=True)
 
 

@@ -100,12 +100,28 @@ def parse_filter_expression(expression: str) -> tuple[str, str, str]:
         )
     if FIELD_COLUMNS[key] is int:
         if op == "~":
-            raise UsageError(f"Filter {key} is a number: use {key}=N, not {key}~.")
+            raise UsageError(f"Filter {key} is a number: use {key}=N, not {key}~.", hint=f"--filter {key}=2")
         try:
             int(value)
         except ValueError:
-            raise UsageError(f"Filter {key} needs a whole number, not {value!r}.") from None
+            raise UsageError(
+                f"Filter {key} needs a whole number, not {value!r}.", hint=f"--filter {key}=2"
+            ) from None
+    if key == "doc_type" and op == "=" and not _known_doc_type(value):
+        # A typo would otherwise filter everything out and read as "no document matches".
+        raise UsageError(
+            f"Unknown document type {value!r}.",
+            hint="Use the extension of the files you indexed: doc_type=md, pdf, html, txt, docx, eml …",
+        )
     return key, op, value
+
+
+def _known_doc_type(value: str) -> bool:
+    from ragcli.loaders import supported_suffixes
+
+    # "" is the type of files without an extension (Makefile, Dockerfile).
+    known = {suffix.lstrip(".") for suffix in supported_suffixes()} | set().union(*_DOC_TYPE_ALIASES) | {""}
+    return all(name in known for name in doc_type_names(value))
 
 
 def parse_field_filters(expressions: Iterable[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
