@@ -397,6 +397,17 @@ def test_a_table_row_is_a_fact_of_its_own() -> None:
     assert "Pipe the list through `sort | uniq` to count the mount types." in sentences  # prose with a pipe
     rows = [s.text for s in lexical_sentences("What does E23 mean?", [_item(1, markdown_table)])]
     assert rows == ["Code: E23; Meaning: GPS fix timeout; Fix: move the mount"]  # the header names each cell
+    # The same table as the Markdown loader renders it, under a paragraph it must not run on from.
+    from ragcli.loaders.markdown import MarkdownLoader
+
+    source = f"# Errors\n\nSome codes the mount shows.\n\n{markdown_table}\n| E17 | RA motor stall | balance it |\n"
+    rendered = MarkdownLoader().load(Path("errors.md"), source.encode()).text
+    rows = [s.text for s in lexical_sentences("What does E17 mean?", [_item(1, rendered)])]
+    assert rows == [
+        "Some codes the mount shows.",
+        "Code: E23; Meaning: GPS fix timeout; Fix: move the mount",
+        "Code: E17; Meaning: RA motor stall; Fix: balance it",
+    ]
 
 
 def test_two_sentences_under_one_heading_show_it_once() -> None:

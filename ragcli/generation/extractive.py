@@ -320,6 +320,10 @@ def _table_rows(text: str, start: int, end: int) -> list[str] | None:
         if len(lines) == 1 and len(block) <= 2:
             return []  # the header or the rule itself
         table = table[2:] if len(lines) > 1 else table
+    elif len(table) > 1 and len(table[0]) > 2 and all(len(cells) == len(table[0]) for cells in table):
+        # A rendered table (the loaders write "a | b | c" lines): with three or more columns the first row
+        # is the header. A two-column table is often a list of names and values with no header at all.
+        header, table = table[0], table[1:]
     rows = []
     for cells in table:
         if not cells:

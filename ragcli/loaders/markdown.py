@@ -38,7 +38,8 @@ _parser: Any = None
 
 class MarkdownLoader:
     name = "markdown"
-    # 2: mdBook include directives inside code fences dropped; a heading always ends its paragraph.
+    # 2: mdBook include directives inside code fences dropped; a heading always ends its paragraph; a
+    # table is a paragraph of its own.
     version = 2
 
     def load(self, path: Path, data: bytes) -> ParsedDocument:
@@ -69,6 +70,7 @@ def render(source: str) -> tuple[str, list[tuple[int, int, str]]]:
     heading_level: int | None = None
     setext = False
     cells: list[str] | None = None
+    first_row = False
     for token in _markdown_it().parse(source):
         kind = token.type
         if kind == "heading_open":
@@ -90,11 +92,14 @@ def render(source: str) -> tuple[str, list[tuple[int, int, str]]]:
             writer.block("\n".join(line for line in lines if not _MDBOOK_DIRECTIVE.match(line.strip())), code=True)
         elif kind == "html_block":
             writer.block(strip_tags(token.content))
+        elif kind == "table_open":
+            first_row = True
         elif kind == "tr_open":
             cells = []
         elif kind == "tr_close" and cells is not None:
-            writer.block(" | ".join(cells), tight=True)
-            cells = None
+            # One row a line, the table a paragraph of its own (not run on from the text above it).
+            writer.block(" | ".join(cells), tight=not first_row)
+            cells, first_row = None, False
         elif kind == "paragraph_open":
             writer.tight = token.hidden  # paragraphs of a tight list item: one line each
     return writer.text(), writer.headings
