@@ -869,7 +869,11 @@ def eval_golden(
 def main() -> None:
     stdout_before = _stdout_identity()
     try:
-        app()
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+    except typer.Abort:  # end of input at a prompt: as an interrupt, 128 + SIGINT
+        sys.stderr.write("Aborted.\n")
+        sys.exit(130)
     except SystemExit as exc:
         if exc.code == 1 and _rich_closed_stdout(stdout_before):
             sys.exit(EXIT_OK)  # help text into `head -1`: the reader has what it wanted
@@ -878,11 +882,27 @@ def main() -> None:
         _discard_stdout()
         sys.exit(EXIT_OK)
     except Exception as exc:  # the last line of defence: never a bare traceback for a user
+        if _is_usage_error(exc):  # a bad flag or value: "Error: … / Fix: …" as every error, exit 2
+            _print_usage_error(exc)
+            sys.exit(getattr(exc, "exit_code", 2))
         sys.stderr.write(f"Error: unexpected {type(exc).__name__}: {exc}\n")
         sys.stderr.write("  Fix: run again with -v for details, and report it if it persists.\n")
         if state.verbose:
             raise
         sys.exit(EXIT_INTERNAL)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """Click's usage errors (a bad option, value or command), whichever click typer bundles."""
+    return callable(getattr(exc, "format_message", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _print_usage_error(exc: Any) -> None:
+    if not exc.format_message():  # bare `ragcli` or `ragcli dlq`: the help was shown, it says it all
+        return
+    context = getattr(exc, "ctx", None)
+    command = context.command_path if context is not None else "ragcli"
+    sys.stderr.write(f"Error: {exc.format_message()}\n  Fix: see `{command} --help`.\n")
 
 
 def run() -> None:

@@ -116,6 +116,33 @@ def test_ingest_diagnostics_go_to_stderr(home: Path, tmp_path: Path) -> None:
     assert "Found no files" not in result.stdout and "--force-prune" in result.stderr
 
 
+def test_a_bad_flag_reads_like_every_other_error(tmp_path: Path) -> None:
+    """The console script (not CliRunner): click's usage errors as "Error: … / Fix: …", no box, exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGCLI_")} | {"RAGCLI_HOME": str(tmp_path)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ragcli", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    for args, message, fix in (
+        # (the program is named as it was run: `python -m ragcli` here)
+        (("ask", "x", "--k", "abc"), "Error: Invalid value for '--k'", "ragcli ask --help`."),
+        (("ingest",), "Error: Missing argument 'PATH'.", "ragcli ingest --help`."),
+        (("nosuch",), "Error: No such command 'nosuch'.", "ragcli --help`."),
+    ):
+        result = cli(*args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(message) and fix in result.stderr and "╭" not in result.stderr
+    bare = cli()
+    assert bare.returncode == 2 and "Usage:" in bare.stdout and bare.stderr == ""
+    assert cli("--version").returncode == 0
+
+
 def test_malformed_config_names_key_and_file(home: Path, tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[embedding]\nbatch_sise = 3\n", encoding="utf-8")
