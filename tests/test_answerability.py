@@ -376,6 +376,23 @@ def test_heading_lines_glued_to_their_paragraph_are_headings_not_part_of_the_ans
     assert "In 2018 the company moved to Kongsberg and hired its 50th employee." in found
 
 
+def test_a_command_line_is_neither_a_heading_nor_an_answer() -> None:
+    # HTML <pre> and Markdown code render as plain lines: "pg_dump -Fc dbname > filename" alone.
+    from ragcli.generation.extractive import lexical_sentences, previous_sentence
+
+    text = (
+        "The following command dumps a database using the custom dump format:\n\n"
+        "pg_dump -Fc dbname > filename\n\n"
+        "A custom-format dump is not a script for psql.\n\nTip\n\nThere is no performance difference."
+    )
+    found = {s.text: s.heading for s in lexical_sentences("How do I dump a database with pg_dump?", [_item(1, text)])}
+    assert "pg_dump -Fc dbname > filename" not in found and "Tip" not in found
+    assert found["A custom-format dump is not a script for psql."] is None  # not led by the command
+    assert found["There is no performance difference."] is None  # "Tip" is a label, not a heading
+    table = "Levels are in the table.\n\nLevel | Dirty Read\nRead committed | Not possible\n\nThis is why."
+    assert previous_sentence(table, "This is why.") is None  # a table is not "the sentence before"
+
+
 def test_a_sentence_that_points_back_does_not_bring_a_heading_with_it() -> None:
     from ragcli.generation.extractive import previous_sentence
 

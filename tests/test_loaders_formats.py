@@ -194,6 +194,20 @@ def test_markdown_strips_embedded_html_and_quote_markers_but_keeps_code() -> Non
     assert "See the docs and the end." in doc.text and "https://" not in doc.text
     assert "rustdoc_include" not in doc.text and "a comment" not in doc.text
     assert "{{#" not in doc.text and "fn main() {}" in doc.text  # directives go, even inside code; code stays
+    footnote = MarkdownLoader().load(Path("f.md"), b"Hash tables[^siphash] are fast.\n\n[^siphash]: https://x.org\n")
+    assert footnote.text == "Hash tables are fast."
+
+
+def test_a_note_box_title_in_html_is_not_a_section_heading() -> None:
+    from ragcli.loaders.html import HtmlLoader
+
+    source = (
+        "<h2>8.3. Character Types</h2><p>Character types store text.</p>"
+        '<div class="tip"><h3 class="title">Tip</h3><p>There is no performance difference.</p></div>'
+        "<p>The storage requirement is one byte.</p>"
+    )
+    doc = HtmlLoader().load(Path("datatype-character.html"), source.encode())
+    assert {s.heading for s in doc.sections} == {"8.3. Character Types"}
 
 
 # ----- bad input --------------------------------------------------------------------------------------

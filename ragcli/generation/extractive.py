@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ragcli.loaders.text import ADMONITION_TITLE
 from ragcli.models import REFUSAL, ContextItem, Generation
 from ragcli.retrieval.sentences import sentence_spans
 
@@ -255,6 +256,8 @@ def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int,
                         seen.add(text.lower())
                         candidates.append((rank, item.n, text, heading))
                 continue
+            if ADMONITION_TITLE.match(raw.strip()) or _code_line(item.text, start, end):
+                continue  # "Tip" above a tip, a command line: neither a heading nor an answer
             if _HEADING_LINE.match(raw):
                 heading = clean_sentence(raw.lstrip().lstrip("#"))
                 continue
@@ -290,10 +293,32 @@ def _rendered_heading(text: str, start: int, end: int, passage: Any) -> bool:
 
 
 def _short_line_alone(text: str, start: int, end: int) -> bool:
-    """A short line without a full stop that stands as a paragraph of its own: a heading."""
+    """A short line without a full stop that stands as a paragraph of its own: a heading (unless it is a
+    command or code, which loaders render as plain lines too: "pg_dump -Fc dbname > filename")."""
     line = " ".join(text[start:end].split())
     alone = (start == 0 or text[:start].endswith("\n\n")) and text[end:].startswith("\n\n")
-    return alone and len(_WORD.findall(line)) <= MAX_HEADING_WORDS and not line.endswith((".", "!", "?", ":", ";"))
+    return (
+        alone
+        and len(_WORD.findall(line)) <= MAX_HEADING_WORDS
+        and not line.endswith((".", "!", "?", ":", ";"))
+        and _heading_shaped(line)
+    )
+
+
+# What a command or a line of code has and a heading has not: an option ("-Fc", "--force"), a pipe, a
+# redirection, an assignment, a call, a statement end, a path separator run, a shell prompt.
+_CODE_MARKS = re.compile(r"(?:^|\s)--?[A-Za-z]|[|;{}=`]|\s[<>]\s|::|->|\w\(|^\$\s|^#!|\w/\w+/")
+
+
+def _heading_shaped(line: str) -> bool:
+    # "shared_buffers (integer)" heads a parameter's description: a lower-case start is fine.
+    return not _CODE_MARKS.search(line)
+
+
+def _code_line(text: str, start: int, end: int) -> bool:
+    """A line of its own, without end punctuation, that reads as a command or code."""
+    line = text[start:end].strip()
+    return "\n" not in line and not line.endswith((".", "!", "?")) and bool(_CODE_MARKS.search(line))
 
 
 _TABLE_SEPARATOR = re.compile(r"^[\s|:+-]+$")
@@ -381,6 +406,8 @@ def _is_heading_line(line: str, following: str) -> bool:
     words = _WORD.findall(line)
     if not words or len(words) > MAX_HEADING_LINE_WORDS or not following or not line[:1].isupper():
         return False
+    if not _heading_shaped(line):
+        return False
     if line.endswith((".", "!", "?", ":", ";", ",", "-")) or words[-1].lower() in _RUNS_ON:
         return False
     return following[:1].isupper() or following[:1].isdigit()
@@ -454,8 +481,8 @@ def previous_sentence(text: str, sentence: str) -> str | None:
         if candidate == sentence and index > 0:
             before = cleaned[index - 1]
             raw = text[spans[index - 1][0] : spans[index - 1][1]]
-            heading = _short_line_alone(text, *spans[index - 1])
-            if not heading and not _NOT_PROSE.match(raw) and len(_WORD.findall(before)) >= MIN_ANSWER_WORDS:
+            layout = _short_line_alone(text, *spans[index - 1]) or _table_rows(text, *spans[index - 1]) is not None
+            if not layout and not _NOT_PROSE.match(raw) and len(_WORD.findall(before)) >= MIN_ANSWER_WORDS:
                 return before
             return None
     return None

@@ -26,6 +26,7 @@ from pathlib import Path
 from ragcli.errors import PermanentError
 from ragcli.loaders.encoding import bom_encoding, decode_text
 from ragcli.loaders.text import (
+    ADMONITION_TITLE,
     encoding_metadata,
     normalize_newlines,
     require_text,
@@ -55,6 +56,7 @@ _VOID_TAGS = frozenset(
     }
 )
 _HEADING_LEVELS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+
 
 # Break strength before the next text: the strongest pending one wins.
 _NONE, _SPACE, _CELL, _LINE, _PARAGRAPH = range(5)
@@ -92,6 +94,8 @@ _SNIFF_BYTES = 4096
 
 class HtmlLoader:
     name = "html"
+    # 2: a box's "Note" / "Tip" title is not a section heading.
+    version = 2
 
     def load(self, path: Path, data: bytes) -> ParsedDocument:
         source, encoding, declared = decode_html(data)
@@ -342,7 +346,9 @@ class _VisibleTextExtractor(HTMLParser):
         level, parts = self._heading
         self._heading = None
         text = " ".join("".join(parts).split())
-        if text and self._heading_start is not None:
+        if text and self._heading_start is not None and not ADMONITION_TITLE.match(text):
+            # A box's title ("<h3 class="title">Tip</h3>" in the PostgreSQL manual) is no section: as a heading
+            # it would put everything after the box, up to the next real heading, under "Tip".
             self.headings.append((self._heading_start, level, text))
             if level == 1 and self.first_h1 is None:
                 self.first_h1 = text

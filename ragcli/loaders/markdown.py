@@ -39,7 +39,7 @@ _parser: Any = None
 class MarkdownLoader:
     name = "markdown"
     # 2: mdBook include directives inside code fences dropped; a heading always ends its paragraph; a
-    # table is a paragraph of its own.
+    # table is a paragraph of its own; footnote markers dropped.
     version = 2
 
     def load(self, path: Path, data: bytes) -> ParsedDocument:
@@ -107,9 +107,19 @@ def render(source: str) -> tuple[str, list[tuple[int, int, str]]]:
 
 def _inline_text(children: list[Any]) -> str:
     parts: list[str] = []
-    for child in children:
+    footnote = False
+    for index, child in enumerate(children):
         kind = child.type
-        if kind in {"text", "code_inline"}:
+        if kind == "link_open":
+            # "[^siphash]" with a "[^siphash]: URL" line is a footnote marker that CommonMark reads as a
+            # link: its text is not part of the sentence ("hash tables^siphash").
+            following = children[index + 1] if index + 1 < len(children) else None
+            footnote = following is not None and following.type == "text" and following.content.startswith("^")
+        elif kind == "link_close":
+            footnote = False
+        elif footnote:
+            continue
+        elif kind in {"text", "code_inline"}:
             parts.append(child.content)
         elif kind in {"softbreak", "hardbreak"}:
             parts.append("\n")

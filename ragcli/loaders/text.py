@@ -7,12 +7,18 @@ titles, section assembly).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from ragcli.errors import PermanentError
 from ragcli.loaders.encoding import decode_text, is_fallback
 from ragcli.models import ParsedDocument, Section
+
+# The title of a note box ("Note", "Tip:"): a label, never a section heading nor an answer sentence.
+ADMONITION_TITLE = re.compile(
+    r"^(?:note|notes|warning|tip|tips|caution|important|hint|danger)\s*:?$", re.IGNORECASE
+)
 
 log = logging.getLogger(__name__)
 
