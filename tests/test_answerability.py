@@ -393,6 +393,23 @@ def test_a_command_line_is_neither_a_heading_nor_an_answer() -> None:
     assert previous_sentence(table, "This is why.") is None  # a table is not "the sentence before"
 
 
+def test_a_sentence_ending_in_a_colon_brings_the_command_it_introduces() -> None:
+    from ragcli.generation.extractive import introduced_example
+
+    intro = "To create a new database, in this example named mydb, you use the following command:"
+    text = f"{intro}\n\n$ createdb mydb\n\nIf this produces no response then this step was successful."
+    assert introduced_example(text, intro) == "$ createdb mydb"
+    fenced = "Run it using cargo run:\n\n```console\n$ cargo run\n```\n\nDone."
+    assert introduced_example(fenced, "Run it using cargo run:") == "$ cargo run"
+    # Not a listing, not prose, not without the colon.
+    listing = "Run these:\n\n```console\n$ cargo build\n$ cargo test\n```"
+    assert introduced_example(listing, "Run these:") is None
+    assert introduced_example("The rules are:\n\nEach value has an owner.", "The rules are:") is None
+    assert introduced_example(text, "If this produces no response then this step was successful.") is None
+    best = SentenceEvidence(1, 0, intro, 1.0, score=3.0, example="$ createdb mydb")
+    assert ExtractiveGenerator().compose([best]).answer == f"{intro} `$ createdb mydb` [1]"
+
+
 def test_a_sentence_that_points_back_does_not_bring_a_heading_with_it() -> None:
     from ragcli.generation.extractive import previous_sentence
 

@@ -200,6 +200,9 @@ class SentenceEvidence:
     score: float = 0.0
     previous: str | None = None
     """The sentence before it in its passage, if any."""
+    example: str | None = None
+    """The command or code line a sentence ending in ":" introduces ("… use the following command:"
+    "$ createdb mydb"): shown with it, since without it the sentence says nothing."""
     heading: str | None = None
     heading_needed: bool = False
     """The heading holds a word of the question that the sentence does not: show it with the sentence."""
@@ -289,7 +292,11 @@ class EvidenceScorer:
         if not shortlisted:
             return []
         passages = {item.n: item for item in context}
-        from ragcli.generation.extractive import heading_words_of_question, previous_sentence
+        from ragcli.generation.extractive import (
+            heading_words_of_question,
+            introduced_example,
+            previous_sentence,
+        )
 
         out = []
         for s in shortlisted:
@@ -303,6 +310,7 @@ class EvidenceScorer:
                     s.text,
                     s.score,
                     previous=previous_sentence(passages[s.n].text, s.text),
+                    example=introduced_example(passages[s.n].text, s.text),
                     heading=s.heading,
                     heading_needed=lead is not None,
                     heading_lead=lead,

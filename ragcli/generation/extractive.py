@@ -149,7 +149,8 @@ class ExtractiveGenerator:
             text = sentence.text
             if sentence.heading_needed and sentence.heading != shown:
                 text, shown = led_by_heading(sentence.heading, sentence.text), sentence.heading
-            parts.append((text, sentence.n))
+            example = getattr(sentence, "example", None)
+            parts.append((f"{text} `{example}`" if example else text, sentence.n))
         parts = list(dict.fromkeys(parts))  # a second sentence's predecessor may be the first one
         answer = " ".join(f"{text} [{n}]" for text, n in parts)
         return Generation(answer, list(dict.fromkeys(n for _, n in parts)), False, 0, 0, self.model)
@@ -471,6 +472,36 @@ def _with_heading(question: str, sentence: ScoredSentence) -> str:
 def points_back(sentence: str) -> bool:
     first = sentence.split(maxsplit=1)[0].lower().strip(",.;:") if sentence.split() else ""
     return first in _POINTING_WORDS
+
+
+# An example shown with the sentence that introduces it is one line, not a listing.
+MAX_EXAMPLE_CHARS = 160
+
+
+def introduced_example(text: str, sentence: str) -> str | None:
+    """The one-line command or code right after `sentence` when the sentence ends in ":" and introduces
+    it ("To create a database, you use the following command:" / "$ createdb mydb"), else None."""
+    if not sentence.endswith(":"):
+        return None
+    spans = [(_after_heading_line(text, s, e) or s, e) for s, e in sentence_spans(text)]
+    for index, (start, end) in enumerate(spans[:-1]):
+        if clean_sentence(text[start:end]) != sentence:
+            continue
+        following = text[spans[index + 1][0] : spans[index + 1][1]].strip()
+        fence = following.startswith(("```", "~~~"))
+        if fence:  # the splitter gives a fence line, the code line(s), the closing fence
+            closing = index + 3 < len(spans) and text[spans[index + 3][0] : spans[index + 3][1]].strip()[:3] in {"```", "~~~"}
+            following = text[spans[index + 2][0] : spans[index + 2][1]].strip() if closing else ""
+        following = following.strip("`").strip()
+        one_line = following and "\n" not in following and len(following) <= MAX_EXAMPLE_CHARS
+        if one_line and not following.endswith(".") and (fence or _example_shaped(following)):
+            return following
+        return None
+    return None
+
+
+def _example_shaped(line: str) -> bool:
+    return bool(_CODE_MARKS.search(line)) or line[:1].islower() or line.startswith(("$", "#", ">"))
 
 
 def previous_sentence(text: str, sentence: str) -> str | None:
