@@ -391,6 +391,13 @@ def test_a_command_line_is_neither_a_heading_nor_an_answer() -> None:
     assert found["There is no performance difference."] is None  # "Tip" is a label, not a heading
     table = "Levels are in the table.\n\nLevel | Dirty Read\nRead committed | Not possible\n\nThis is why."
     assert previous_sentence(table, "This is why.") is None  # a table is not "the sentence before"
+    # A listing: most of its lines read as code.
+    listing = "Example:\n\nCREATE TABLE t (b varchar(5));\nINSERT INTO t VALUES ('ok');\nERROR: value too long"
+    assert [s.text for s in lexical_sentences("What is a varchar?", [_item(1, listing)])] == []
+    # A compressed passage can join prose to a table's last row; the row and the prose part again.
+    joined = "Level | Phantom Read\nRepeatable read | Not possible\nIn PostgreSQL, you can request any of four levels."
+    found = {s.text for s in lexical_sentences("Which isolation levels does PostgreSQL offer?", [_item(1, joined)])}
+    assert {"Repeatable read: Not possible", "In PostgreSQL, you can request any of four levels."} <= found
 
 
 def test_a_sentence_ending_in_a_colon_brings_the_command_it_introduces() -> None:

@@ -246,7 +246,7 @@ def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int,
     for rank, item in enumerate(context):
         code = [m.span() for m in _FENCED_CODE.finditer(item.text)]
         heading = item.passage.heading
-        for start, end in sentence_spans(item.text):
+        for start, end in _spans_with_tables_apart(item.text):
             raw = item.text[start:end]
             if any(a <= start < b for a, b in code):
                 continue
@@ -317,9 +317,12 @@ def _heading_shaped(line: str) -> bool:
 
 
 def _code_line(text: str, start: int, end: int) -> bool:
-    """A line of its own, without end punctuation, that reads as a command or code."""
-    line = text[start:end].strip()
-    return "\n" not in line and not line.endswith((".", "!", "?")) and bool(_CODE_MARKS.search(line))
+    """A line of its own, without end punctuation, that reads as a command or code; or a listing, most of
+    whose lines do (HTML <pre> and Markdown code reach us as plain lines: "INSERT INTO t VALUES ('ok');")."""
+    lines = [line.strip() for line in text[start:end].split("\n") if line.strip()]
+    if len(lines) == 1:
+        return not lines[0].endswith((".", "!", "?")) and bool(_CODE_MARKS.search(lines[0]))
+    return len(lines) > 1 and sum(bool(_CODE_MARKS.search(line)) for line in lines) >= 0.6 * len(lines)
 
 
 _TABLE_SEPARATOR = re.compile(r"^[\s|:+-]+$")
@@ -364,6 +367,23 @@ def _table_rows(text: str, start: int, end: int) -> list[str] | None:
 
 def _is_rule(line: str) -> bool:
     return "|" in line and "-" in line and bool(_TABLE_SEPARATOR.match(line))
+
+
+def _spans_with_tables_apart(text: str) -> list[tuple[int, int]]:
+    """`sentence_spans`, with a table's rows cut from prose that runs on after them on the next line (a
+    compressed passage may join them so: "Serializable | Not possible\nIn PostgreSQL, you can …")."""
+    spans = []
+    for start, end in sentence_spans(text):
+        lines = text[start:end].split("\n")
+        rows = 0
+        while rows < len(lines) and "|" in lines[rows]:
+            rows += 1
+        if 2 <= rows < len(lines):
+            cut = start + sum(len(line) + 1 for line in lines[:rows])
+            spans += [(start, cut - 1), (cut, end)]
+        else:
+            spans.append((start, end))
+    return spans
 
 
 def _cells(line: str) -> list[str]:
@@ -506,7 +526,7 @@ def _example_shaped(line: str) -> bool:
 
 def previous_sentence(text: str, sentence: str) -> str | None:
     """The prose sentence before `sentence` (as `clean_sentence` gives it) in `text`, if there is one."""
-    spans = [(_after_heading_line(text, s, e) or s, e) for s, e in sentence_spans(text)]
+    spans = [(_after_heading_line(text, s, e) or s, e) for s, e in _spans_with_tables_apart(text)]
     cleaned = [clean_sentence(text[s:e]) for s, e in spans]
     for index, candidate in enumerate(cleaned):
         if candidate == sentence and index > 0:
