@@ -320,9 +320,11 @@ def _code_line(text: str, start: int, end: int) -> bool:
     """A line of its own, without end punctuation, that reads as a command or code; or a listing, most of
     whose lines do (HTML <pre> and Markdown code reach us as plain lines: "INSERT INTO t VALUES ('ok');")."""
     lines = [line.strip() for line in text[start:end].split("\n") if line.strip()]
+    if not lines or lines[-1].endswith((".", "!", "?")):
+        return False  # a sentence, perhaps wrapped over lines ("… under Menu > Settings > Display.")
     if len(lines) == 1:
-        return not lines[0].endswith((".", "!", "?")) and bool(_CODE_MARKS.search(lines[0]))
-    return len(lines) > 1 and sum(bool(_CODE_MARKS.search(line)) for line in lines) >= 0.6 * len(lines)
+        return bool(_CODE_MARKS.search(lines[0]))
+    return sum(bool(_CODE_MARKS.search(line)) for line in lines) >= 0.6 * len(lines)
 
 
 _TABLE_SEPARATOR = re.compile(r"^[\s|:+-]+$")
@@ -330,8 +332,8 @@ _TABLE_SEPARATOR = re.compile(r"^[\s|:+-]+$")
 
 def _table_rows(text: str, start: int, end: int) -> list[str] | None:
     """The rows of a table span, each as one line of its cells ("Payload capacity without counterweight:
-    15 kg"), a Markdown row named by its header ("Code: E23; Meaning: GPS fix timeout"); None when the span
-    is not a table. Markdown rows come one span each, the HTML loader's "a | b" lines as one span."""
+    15 kg"), named by the header when there is one ("Code: E23; Meaning: GPS fix timeout"); None when the
+    span is not a table. Raw Markdown rows come one span each, rendered tables ("a | b" lines) as one."""
     lines = [line.strip() for line in text[start:end].split("\n") if line.strip()]
     if not lines or not all("|" in line for line in lines):
         return None
