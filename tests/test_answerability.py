@@ -641,3 +641,14 @@ def test_a_refused_question_costs_no_generation_call(llm, docs_tree: Path, tmp_p
     assert not answered.refused
     assert llm.requests == before + 1
     assert answered.citations_verified is None or 0.0 <= answered.citations_verified <= 1.0
+
+
+def test_an_answer_that_cites_nothing_is_flagged_where_a_reader_sees_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from ragcli.app.ask import _print_trust
+
+    uncited = {"refused": False, "citations": [{"n": 1, "cited": False}, {"n": 2, "cited": False}]}
+    _print_trust(uncited)
+    assert "Cites none of its sources" in capsys.readouterr().err
+    for quiet in ({**uncited, "citations": [{"n": 1, "cited": True}]}, {**uncited, "refused": True}):
+        _print_trust(quiet)
+        assert "Cites none" not in capsys.readouterr().err

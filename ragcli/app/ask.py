@@ -139,3 +139,7 @@ def _print_trust(result: dict[str, Any]) -> None:
         stderr.print(f"Refused: {result['refused_reason'].replace('_', ' ')}{shown}", markup=False, highlight=False)
     for sentence in result.get("unsupported_sentences") or []:
         stderr.print(f"Not supported by its source: {sentence}", style="yellow", markup=False, highlight=False)
+    citations = result.get("citations") or []
+    if not result.get("refused") and citations and not any(c.get("cited", True) for c in citations):
+        # An LLM that cited nothing: nothing was checked, so say so where a reader sees it, not in a log.
+        stderr.print("Cites none of its sources: check it against them.", style="yellow", highlight=False)
