@@ -360,16 +360,21 @@ def test_headings_the_loader_rendered_as_plain_lines_are_headings_not_answers() 
     }
 
 
-def test_heading_lines_glued_to_their_paragraph_are_headings_not_part_of_the_answer() -> None:
-    # PDF and plain text: a heading is a short line right above its text, with no blank line between.
+def _headings_of_sentences(question: str, text: str) -> dict[str, str | None]:
+    """Each answer candidate of `text` with the heading it stands under."""
     from ragcli.generation.extractive import lexical_sentences
 
+    return {s.text: s.heading for s in lexical_sentences(question, [_item(1, text)])}
+
+
+def test_heading_lines_glued_to_their_paragraph_are_headings_not_part_of_the_answer() -> None:
+    # PDF and plain text: a heading is a short line right above its text, with no blank line between.
     text = (
         "Aurora AM-5 Field Manual\nQuick start in the field\nLevel the tripod to within 0.5 degrees.\n\n"
         "Cold weather operation\nThe AM-5 is rated for operation down to -20 degrees Celsius.\n\n"
         "In 2018 the company moved to\nKongsberg and hired its 50th employee."
     )
-    found = {s.text: s.heading for s in lexical_sentences("How cold can the AM-5 operate?", [_item(1, text)])}
+    found = _headings_of_sentences("How cold can the AM-5 operate?", text)
     assert found["The AM-5 is rated for operation down to -20 degrees Celsius."] == "Cold weather operation"
     assert found["Level the tripod to within 0.5 degrees."] == "Quick start in the field"
     # A line that ends on a word needing the next one is a wrapped sentence, not a heading.
@@ -385,7 +390,7 @@ def test_a_command_line_is_neither_a_heading_nor_an_answer() -> None:
         "pg_dump -Fc dbname > filename\n\n"
         "A custom-format dump is not a script for psql.\n\nTip\n\nThere is no performance difference."
     )
-    found = {s.text: s.heading for s in lexical_sentences("How do I dump a database with pg_dump?", [_item(1, text)])}
+    found = _headings_of_sentences("How do I dump a database with pg_dump?", text)
     assert "pg_dump -Fc dbname > filename" not in found and "Tip" not in found
     assert found["A custom-format dump is not a script for psql."] is None  # not led by the command
     assert found["There is no performance difference."] is None  # "Tip" is a label, not a heading
