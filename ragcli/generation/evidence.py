@@ -78,10 +78,14 @@ _DATE_WORDS = re.compile(
     r"(?!\w)",
     re.IGNORECASE,
 )
-_NUMBER_TEXT = (
+_CARDINAL_TEXT = (
     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds "
-    "thousand thousands million millions billion billions half dozen dozens percent several"
+    "seventeen eighteen nineteen twenty"
+)
+_TENS_TEXT = "thirty forty fifty sixty seventy eighty ninety"
+_NUMBER_TEXT = (
+    f"{_CARDINAL_TEXT} {_TENS_TEXT} hundred hundreds thousand thousands million millions billion billions half "
+    "dozen dozens percent several"
 )
 _NUMBER_WORDS = frozenset(_NUMBER_TEXT.split())
 # Words that start a question or sentence with a capital but name nothing.
@@ -133,15 +137,10 @@ def _answer_type(q: str) -> str | None:
     return None
 
 
-_CARDINAL_TEXT = (
-    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty"
-)
 _ORDINAL_TEXT = (
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
     "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth"
 )
-_TENS_TEXT = "thirty forty fifty sixty seventy eighty ninety"
 _SPELLED = {
     **{w: str(i) for i, w in enumerate(_CARDINAL_TEXT.split(), 1)},
     **{w: str(i) for i, w in enumerate(_ORDINAL_TEXT.split(), 1)},
@@ -373,11 +372,12 @@ def number_agreement(
     scored the decisive goal."); one that names another year may not."""
     if not profile.numbers:
         return 1.0, False, False
-    own = constraint_values(text, spelled=True)
+    figures = constraint_values(text)
+    own = figures | _spelled_values(text)
     framing = constraint_values(heading, spelled=True) if heading else set()
     before = constraint_values(previous, spelled=True) if previous else set()
     # Only figures overrule: "the first emperor" does not say that a "4" the sentence before holds is not its.
-    rivals = {_kind(v) for v in constraint_values(text) - profile.numbers}
+    rivals = {_kind(v) for v in figures - profile.numbers}
     agreed = 0
     leans = framed = False
     for value in profile.numbers:
@@ -402,11 +402,15 @@ def constraint_values(text: str, *, spelled: bool = False) -> set[str]:
     settlement" is answered by a sentence that never says "first"), its "3" always is."""
     values = set(_numbers(text))
     if spelled:
-        values.update(_SPELLED[w] for w in _WORDS.findall(text.lower()) if w in _SPELLED)
+        values |= _spelled_values(text)
     for match in _QUARTER.finditer(text):
         word = (match.group(1) or match.group(2) or "").lower()
         values.add(f"q{_ORDINALS.get(word, word)}")
     return values
+
+
+def _spelled_values(text: str) -> set[str]:
+    return {_SPELLED[w] for w in _WORDS.findall(text.lower()) if w in _SPELLED}
 
 
 def _kind(value: str) -> str:

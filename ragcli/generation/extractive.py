@@ -9,6 +9,7 @@ mixed in. When no sentence reaches the threshold the answer is `REFUSAL`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ragcli.loaders.text import ADMONITION_TITLE
+from ragcli.loaders.text import ADMONITION_TITLE, ADMONITION_WORDS
 from ragcli.models import REFUSAL, ContextItem, Generation
 from ragcli.retrieval.sentences import sentence_spans
 
@@ -74,9 +75,7 @@ MAX_HEADING_WORDS = 12
 _TAG = re.compile(r"(?<!\w)</?[A-Za-z][\w:-]*(?:\s+[^<>]*)?/?>")
 _FENCED_CODE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,}).*?(?:^[ ]{0,3}\1[ \t]*$|\Z)", re.M | re.S)
 _QUOTE_PREFIX = re.compile(r"^(?:>\s*)+")
-_ADMONITION = re.compile(
-    r"^(?:\*\*|__)?(?:note|warning|tip|caution|important|hint|danger)(?::(?:\*\*|__)?|(?:\*\*|__)?:)\s*", re.I
-)
+_ADMONITION = re.compile(rf"^(?:\*\*|__)?(?:{ADMONITION_WORDS})(?::(?:\*\*|__)?|(?:\*\*|__)?:)\s*", re.I)
 # A sentence that opens with one of these leans on the sentence before it.
 _POINTING_WORDS = frozenset(["it", "this", "that", "these", "those", "they", "he", "she", "its", "their", "his", "her", "such", "there"])
 MIN_ANSWER_WORDS = 3
@@ -149,8 +148,7 @@ class ExtractiveGenerator:
             text = sentence.text
             if sentence.heading_needed and sentence.heading != shown:
                 text, shown = led_by_heading(sentence.heading, sentence.text), sentence.heading
-            example = getattr(sentence, "example", None)
-            parts.append((f"{text} `{example}`" if example else text, sentence.n))
+            parts.append((f"{text} `{sentence.example}`" if sentence.example else text, sentence.n))
         parts = list(dict.fromkeys(parts))  # a second sentence's predecessor may be the first one
         answer = " ".join(f"{text} [{n}]" for text, n in parts)
         return Generation(answer, list(dict.fromkeys(n for _, n in parts)), False, 0, 0, self.model)
@@ -297,7 +295,7 @@ def _short_line_alone(text: str, start: int, end: int) -> bool:
     """A short line without a full stop that stands as a paragraph of its own: a heading (unless it is a
     command or code, which loaders render as plain lines too: "pg_dump -Fc dbname > filename")."""
     line = " ".join(text[start:end].split())
-    alone = (start == 0 or text[:start].endswith("\n\n")) and text[end:].startswith("\n\n")
+    alone = (start == 0 or text.endswith("\n\n", 0, start)) and text.startswith("\n\n", end)
     return (
         alone
         and len(_WORD.findall(line)) <= MAX_HEADING_WORDS
@@ -413,7 +411,7 @@ def _after_heading_line(text: str, start: int, end: int) -> int | None:
     """Where the sentence starts when heading lines are glued to it: short lines opening a paragraph,
     without end punctuation, each followed by a line that opens with a capital or a digit. PDF text and
     plain text put headings so ("Growth years\nIn 2018 the company moved …")."""
-    if not (start == 0 or text[:start].endswith("\n\n")):
+    if not (start == 0 or text.endswith("\n\n", 0, start)):
         return None
     body = None
     while (newline := text.find("\n", start, end)) >= 0:
@@ -505,15 +503,20 @@ def introduced_example(text: str, sentence: str) -> str | None:
     it ("To create a database, you use the following command:" / "$ createdb mydb"), else None."""
     if not sentence.endswith(":"):
         return None
-    spans = [(_after_heading_line(text, s, e) or s, e) for s, e in sentence_spans(text)]
-    for index, (start, end) in enumerate(spans[:-1]):
-        if clean_sentence(text[start:end]) != sentence:
+    bodies = _sentence_bodies(text)
+
+    def span_text(index: int) -> str:
+        start, end, _ = bodies[index]
+        return text[start:end].strip()
+
+    for index, (_, _, cleaned) in enumerate(bodies[:-1]):
+        if cleaned != sentence:
             continue
-        following = text[spans[index + 1][0] : spans[index + 1][1]].strip()
+        following = span_text(index + 1)
         fence = following.startswith(("```", "~~~"))
         if fence:  # the splitter gives a fence line, the code line(s), the closing fence
-            closing = index + 3 < len(spans) and text[spans[index + 3][0] : spans[index + 3][1]].strip()[:3] in {"```", "~~~"}
-            following = text[spans[index + 2][0] : spans[index + 2][1]].strip() if closing else ""
+            closing = index + 3 < len(bodies) and span_text(index + 3)[:3] in {"```", "~~~"}
+            following = span_text(index + 2) if closing else ""
         following = following.strip("`").strip()
         one_line = following and "\n" not in following and len(following) <= MAX_EXAMPLE_CHARS
         if one_line and not following.endswith(".") and (fence or _example_shaped(following)):
@@ -526,16 +529,26 @@ def _example_shaped(line: str) -> bool:
     return bool(_CODE_MARKS.search(line)) or line[:1].islower() or line.startswith(("$", "#", ">"))
 
 
+@functools.lru_cache(maxsize=64)
+def _sentence_bodies(text: str) -> tuple[tuple[int, int, str], ...]:
+    """(start, end, clean text) of each sentence of a passage as answer candidates are cut from it (tables
+    apart, glued heading lines left out). The neighbours of every shortlisted sentence are looked up here,
+    so a passage is split once, not once per sentence and per lookup."""
+    bodies = []
+    for start, end in _spans_with_tables_apart(text):
+        body = _after_heading_line(text, start, end) or start
+        bodies.append((body, end, clean_sentence(text[body:end])))
+    return tuple(bodies)
+
+
 def previous_sentence(text: str, sentence: str) -> str | None:
     """The prose sentence before `sentence` (as `clean_sentence` gives it) in `text`, if there is one."""
-    spans = [(_after_heading_line(text, s, e) or s, e) for s, e in _spans_with_tables_apart(text)]
-    cleaned = [clean_sentence(text[s:e]) for s, e in spans]
-    for index, candidate in enumerate(cleaned):
-        if candidate == sentence and index > 0:
-            before = cleaned[index - 1]
-            raw = text[spans[index - 1][0] : spans[index - 1][1]]
-            layout = _short_line_alone(text, *spans[index - 1]) or _table_rows(text, *spans[index - 1]) is not None
-            if not layout and not _NOT_PROSE.match(raw) and len(_WORD.findall(before)) >= MIN_ANSWER_WORDS:
+    bodies = _sentence_bodies(text)
+    for index, (_, _, cleaned) in enumerate(bodies):
+        if cleaned == sentence and index > 0:
+            start, end, before = bodies[index - 1]
+            layout = _short_line_alone(text, start, end) or _table_rows(text, start, end) is not None
+            if not layout and not _NOT_PROSE.match(text[start:end]) and len(_WORD.findall(before)) >= MIN_ANSWER_WORDS:
                 return before
             return None
     return None

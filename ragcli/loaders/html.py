@@ -57,7 +57,6 @@ _VOID_TAGS = frozenset(
 )
 _HEADING_LEVELS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 
-
 # Break strength before the next text: the strongest pending one wins.
 _NONE, _SPACE, _CELL, _LINE, _PARAGRAPH = range(5)
 _SEPARATORS = {_NONE: "", _SPACE: " ", _CELL: " | ", _LINE: "\n", _PARAGRAPH: "\n\n"}

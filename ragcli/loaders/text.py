@@ -15,10 +15,10 @@ from ragcli.errors import PermanentError
 from ragcli.loaders.encoding import decode_text, is_fallback
 from ragcli.models import ParsedDocument, Section
 
-# The title of a note box ("Note", "Tip:"): a label, never a section heading nor an answer sentence.
-ADMONITION_TITLE = re.compile(
-    r"^(?:note|notes|warning|tip|tips|caution|important|hint|danger)\s*:?$", re.IGNORECASE
-)
+# The labels of note boxes. A box's title ("Note", "Tip:") is never a section heading nor an answer
+# sentence; a label opening a sentence ("Note: …") is not part of what the sentence says.
+ADMONITION_WORDS = "note|warning|tip|caution|important|hint|danger"
+ADMONITION_TITLE = re.compile(rf"^(?:{ADMONITION_WORDS}|notes|tips)\s*:?$", re.IGNORECASE)
 
 log = logging.getLogger(__name__)
 
