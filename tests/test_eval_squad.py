@@ -245,6 +245,11 @@ def test_gold_in_answer_is_normalised_containment_on_word_boundaries() -> None:
     assert gold_in_answer("The cat sat on the mat, in 1987.", ["on the mat"])
     assert gold_in_answer("It opened in Tromsø in 1987.", ["1987"])
     assert gold_in_answer("Revenue was $412 million.", ["$412 million"])
+    # Dashes and quotes beyond ASCII separate words, as a reader sees them.
+    assert gold_in_answer("Zhu Shijie (1249–1314) solved equations.", ["1249"])
+    assert gold_in_answer("Dyrrachium—one of the bases—fell.", ["Dyrrachium"])
+    assert gold_in_answer("He wrote “Hamlet”.", ["Hamlet"])
+    assert not gold_in_answer("It was 12491314.", ["1249"])
     assert gold_in_answer("Population: 12,400 people", ["12,400"])
     assert not gold_in_answer("Dogs chase cats.", ["cat"])  # a word, not a substring
     assert not gold_in_answer("In 19870 nothing happened.", ["1987"])

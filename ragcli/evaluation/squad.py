@@ -17,6 +17,7 @@ import logging
 import re
 import statistics
 import string
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -151,10 +152,17 @@ def gold_in_answer(answer: str, gold_answers: Sequence[str]) -> bool:
     """True when a normalised gold answer occurs in the normalised answer, on word boundaries.
 
     Extractive answers are whole sentences, so exact match says little about them; containment says
-    whether the user was shown the answer at all. Golds that normalise to nothing never count.
+    whether the user was shown the answer at all. Golds that normalise to nothing never count. Punctuation
+    beyond ASCII separates words: the official normalisation keeps "(1249–1314)" and "Dyrrachium—one"
+    as single words, and the answer that shows "1249" or "Dyrrachium" would not count.
     """
-    text = f" {normalize_answer(answer)} "
-    return any(f" {gold} " in text for gold in (normalize_answer(g) for g in gold_answers) if gold)
+    text = f" {normalize_answer(_unicode_punctuation_apart(answer))} "
+    golds = (normalize_answer(_unicode_punctuation_apart(g)) for g in gold_answers)
+    return any(f" {gold} " in text for gold in golds if gold)
+
+
+def _unicode_punctuation_apart(text: str) -> str:
+    return "".join(" " if ord(ch) > 127 and unicodedata.category(ch).startswith("P") else ch for ch in text)
 
 
 def _scorable_golds(gold_answers: Sequence[str]) -> list[str]:
