@@ -405,6 +405,22 @@ def test_a_command_line_is_neither_a_heading_nor_an_answer() -> None:
     assert {"Repeatable read: Not possible", "In PostgreSQL, you can request any of four levels."} <= found
 
 
+def test_list_items_are_answer_candidates_of_their_own_without_their_markers() -> None:
+    from ragcli.generation.extractive import lexical_sentences
+
+    # As the HTML and Markdown loaders now write them: without the marker, the items were one "sentence".
+    listed = (
+        "Exclusions\n\n• damage from salt water or sand\n• repairs by anyone other than a service centre\n"
+        "2. damage from power supplies above 15 V"
+    )
+    found = [s.text for s in lexical_sentences("What damage does the warranty exclude?", [_item(1, listed)])]
+    assert sorted(found) == [
+        "damage from power supplies above 15 V",
+        "damage from salt water or sand",
+        "repairs by anyone other than a service centre",
+    ]
+
+
 def test_a_sentence_ending_in_a_colon_brings_the_command_it_introduces() -> None:
     from ragcli.generation.extractive import introduced_example
 

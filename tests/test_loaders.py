@@ -158,7 +158,18 @@ def test_html_drops_navigation_script_and_style() -> None:
         "Warranty for the Aurora AM-5 > Making a claim > Shipping the mount back",
         "Warranty for the Aurora AM-5 > Exclusions",
     ]
-    assert "damage from salt water or sand\nrepairs by anyone" in doc.text  # list items on their own lines
+    # List items on their own lines, each with a marker: without it they read as one run-on sentence.
+    assert "Exclusions\n\n• damage from salt water or sand\n• repairs by anyone" in doc.text
+
+
+def test_list_items_keep_a_bullet_or_their_number() -> None:
+    page = (
+        b"<p>Steps:</p><ol start='3'><li><p>Stop the mount.</p></li><li>Unplug it<ul><li>both cables</li></ul>"
+        b"</li></ol><ul><li hidden>secret</li><li>visible</li></ul><pre>- not a list</pre>"
+    )
+    assert load_bytes(HtmlLoader(), "steps.html", page).text == (
+        "Steps:\n\n3. Stop the mount.\n\n4. Unplug it\n\n• both cables\n\n• visible\n\n- not a list"
+    )
 
 
 def test_html_layout_tables_pre_and_entities() -> None:

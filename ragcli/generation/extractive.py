@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragcli.loaders.text import ADMONITION_TITLE, ADMONITION_WORDS
 from ragcli.models import REFUSAL, ContextItem, Generation
-from ragcli.retrieval.sentences import sentence_spans
+from ragcli.retrieval.sentences import item_sentence_spans, sentence_spans
 
 if TYPE_CHECKING:
     from ragcli.config import GenerationConfig
@@ -370,10 +370,11 @@ def _is_rule(line: str) -> bool:
 
 
 def _spans_with_tables_apart(text: str) -> list[tuple[int, int]]:
-    """`sentence_spans`, with a table's rows cut from prose that runs on after them on the next line (a
-    compressed passage may join them so: "Serializable | Not possible\nIn PostgreSQL, you can …")."""
+    """`sentence_spans`, with a list item cut into its sentences and a table's rows cut from prose that runs
+    on after them on the next line (a compressed passage may join them so: "Serializable | Not possible\nIn
+    PostgreSQL, you can …")."""
     spans = []
-    for start, end in sentence_spans(text):
+    for start, end in (piece for span in sentence_spans(text) for piece in item_sentence_spans(text, *span)):
         lines = text[start:end].split("\n")
         rows = 0
         while rows < len(lines) and "|" in lines[rows]:

@@ -78,7 +78,7 @@ _IMPLIED_SIBLING_END = {"li": {"li"}, "dt": {"dt", "dd"}, "dd": {"dt", "dd"}, "t
 _BREAKS = {tag: _PARAGRAPH for tag in _PARAGRAPH_TAGS} | {tag: _LINE for tag in _LINE_TAGS}
 # Tags whose start or end changes the extractor's state beyond a line or paragraph break.
 _SPECIAL_TAGS = frozenset(
-    {"title", "svg", "head", "pre", "td", "th", "tr", *_CONTENT_CONTAINERS, *_HEADING_LEVELS}
+    {"title", "svg", "head", "pre", "td", "th", "tr", "ul", "ol", "li", *_CONTENT_CONTAINERS, *_HEADING_LEVELS}
 )
 _HIDING_TAGS = _SKIPPED_TAGS | _PAGE_LANDMARK_TAGS
 _IMPLIED_END_CANDIDATES = frozenset({"p", *_IMPLIED_SIBLING_END, "td", "th"})
@@ -93,8 +93,8 @@ _SNIFF_BYTES = 4096
 
 class HtmlLoader:
     name = "html"
-    # 2: a box's "Note" / "Tip" title is not a section heading.
-    version = 2
+    # 2: a box's "Note" / "Tip" title is not a section heading. 3: list items keep a marker ("• ", "2. ").
+    version = 3
 
     def load(self, path: Path, data: bytes) -> ParsedDocument:
         source, encoding, declared = decode_html(data)
@@ -113,6 +113,24 @@ class HtmlLoader:
             sections=sections_from_headings(text, extractor.headings),
             metadata=encoding_metadata(path, encoding, declared=declared),
         )
+
+
+def _list_marker(number: int | None) -> str:
+    """What starts a list item's first line: its number in an ordered list ("2. "), a bullet otherwise.
+
+    Without it a list's items run together into one "sentence" for whatever reads sentences (compression,
+    the answer's evidence): "damage from salt water or sand repairs by anyone other …". Answers drop the
+    marker (`ragcli.generation.extractive.clean_sentence`); citations show the list as a list.
+    """
+    return "• " if number is None else f"{number}. "
+
+
+def _first_number(attrs: list[tuple[str, str | None]]) -> int:
+    """Where an <ol> starts counting (its `start`, 1 by default)."""
+    for name, value in attrs:
+        if name == "start" and value is not None and value.strip().lstrip("-").isdigit():
+            return int(value)
+    return 1
 
 
 def decode_html(data: bytes) -> tuple[str, str, bool]:
@@ -162,6 +180,8 @@ class _VisibleTextExtractor(HTMLParser):
         self._head_open = False
         self._cell_closed = False
         self._title_parts: list[str] | None = None
+        self._lists: list[int | None] = []  # open lists: the last item number of an <ol>, None for <ul>
+        self._marker: str | None = None  # the open <li>'s, until its first text is written
         self._heading: tuple[int, list[str]] | None = None  # level, text parts
         self._heading_start: int | None = None
         self.title: str | None = None
@@ -201,7 +221,7 @@ class _VisibleTextExtractor(HTMLParser):
         if hides:
             self._hidden_depth += 1
         if tag in _SPECIAL_TAGS:
-            self._enter_special(tag)
+            self._enter_special(tag, attrs)
         else:
             strength = _BREAKS.get(tag, _NONE)
             if strength > self._pending:
@@ -286,7 +306,7 @@ class _VisibleTextExtractor(HTMLParser):
         while siblings and self._stack and self._stack[-1][0] in siblings:
             self._pop()
 
-    def _enter_special(self, tag: str) -> None:
+    def _enter_special(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "title":
             if not self._svg_depth and self.title is None:
                 self._title_parts = []
@@ -307,6 +327,13 @@ class _VisibleTextExtractor(HTMLParser):
             # A cell after a closed one in the same row gets a separator; the row's first does not.
             self._request(_CELL if self._cell_closed else _NONE)
             self._cell_closed = False
+        elif tag in ("ul", "ol"):
+            self._lists.append(_first_number(attrs) - 1 if tag == "ol" else None)
+        elif tag == "li":
+            number = None
+            if self._lists and self._lists[-1] is not None:
+                number = self._lists[-1] = self._lists[-1] + 1
+            self._marker = _list_marker(number)
         self._request(_BREAKS.get(tag, _NONE))
 
     def _pop(self) -> None:
@@ -330,6 +357,11 @@ class _VisibleTextExtractor(HTMLParser):
                 self._cell_closed = True
             elif tag == "tr":
                 self._cell_closed = False
+            elif tag in ("ul", "ol"):
+                if self._lists:
+                    self._lists.pop()
+            elif tag == "li":
+                self._marker = None
         strength = _BREAKS.get(tag, _NONE)
         if strength > self._pending:
             self._pending = strength
@@ -368,6 +400,8 @@ class _VisibleTextExtractor(HTMLParser):
             self._parts.append(separator)
             self._length += len(separator)
         self._pending = _NONE
+        if self._marker is not None and not self._pre_depth and self._heading is None:
+            text, self._marker = self._marker + text, None
         if self._heading is not None:
             if self._heading_start is None:
                 self._heading_start = self._length

@@ -69,6 +69,19 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def item_sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The sentences of the list item `text[start:end]`, cut like a paragraph after its marker ("1. Install
+    it. Run it." gives "1. Install it." and "Run it."). `sentence_spans` keeps an item whole, which is
+    what compression wants; an answer wants its sentences."""
+    marker = _LIST_ITEM.match(text[start:end])
+    if marker is None:
+        return [(start, end)]
+    sentences = list(_prose_sentences(text, start + marker.end() - 1, end))
+    if sentences:
+        sentences[0] = (start, sentences[0][1])
+    return sentences
+
+
 def _lines(text: str) -> Iterator[tuple[int, int]]:
     """(start, end) of each line, end before its newline; only "\\n" ends a line ("\\r" is stripped later)."""
     start = 0
