@@ -5,8 +5,9 @@
 Contenders, each measured only if installed (none is a dependency of ragcli):
 - sentence splitting: ragcli.retrieval.sentences (ours), pysbd (rule-based, the "Golden Rules"),
   blingfire (Microsoft's finite-state tokenizer, a C++ library in the wheel);
-- stemming: ragcli.generation.extractive.stem (answers, gate, cache), ragcli.retrieval.compress._stem
-  (context compression), PyStemmer (Snowball English in C), snowballstemmer (the same in pure Python).
+- stemming: the two suffix strippers ragcli had until 2026-12-03 (one for answers, one for context
+  compression; copied below), PyStemmer (Snowball English in C, what ragcli.retrieval.stemming uses now),
+  snowballstemmer (the same rules in Python; it runs PyStemmer when that is installed).
 
 Fidelity of splitting: cases in the style of pysbd's English Golden Rules, written for this script
 (abbreviations, initials, numbers, money, URLs, e-mail addresses, quotes, parentheses, "?!", wrapped
@@ -133,10 +134,10 @@ def splitters() -> dict[str, Callable[[str], list[str]]]:
 
 
 def stemmers() -> dict[str, Callable[[str], str]]:
-    from ragcli.generation.extractive import stem
-    from ragcli.retrieval.compress import _stem
-
-    found: dict[str, Callable[[str], str]] = {"ours (answers)": stem, "ours (compression)": _stem}
+    found: dict[str, Callable[[str], str]] = {
+        "ours before (answers)": _suffix_stripper,
+        "ours before (compression)": _four_suffixes,
+    }
     if importlib.util.find_spec("Stemmer"):
         import Stemmer
 
@@ -146,6 +147,39 @@ def stemmers() -> dict[str, Callable[[str], str]]:
 
         found["snowballstemmer"] = snowballstemmer.stemmer("english").stemWord
     return found
+
+
+def _suffix_stripper(word: str) -> str:
+    """ragcli.generation.extractive.stem until 2026-12-03."""
+    if word.isdigit() or len(word) <= 3:
+        return word
+    word = word.removesuffix("'s")
+    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("xes", "x"), ("ches", "ch"), ("shes", "sh")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            return _undouble(word[: -len(suffix)] + replacement)
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 4:
+        word = word[:-1]
+    for suffix in ("ingly", "edly", "ing", "ed", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = _undouble(word[: -len(suffix)])
+            break
+    if word.endswith("e") and len(word) > 4:
+        word = word[:-1]
+    return word
+
+
+def _undouble(word: str) -> str:
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+        return word[:-1]
+    return word
+
+
+def _four_suffixes(word: str) -> str:
+    """ragcli.retrieval.compress._stem until 2026-12-03."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            return word[: -len(suffix)]
+    return word
 
 
 def _normalise(sentence: str) -> str:

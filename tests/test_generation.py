@@ -31,9 +31,10 @@ from ragcli.generation.citations import (
     strip_invalid_citations,
 )
 from ragcli.generation.errors import GeneratorUnavailable
-from ragcli.generation.extractive import ExtractiveGenerator, content_terms, stem
+from ragcli.generation.extractive import ExtractiveGenerator, content_terms
 from ragcli.generation.prompt import SYSTEM_PROMPT, build_messages
 from ragcli.models import REFUSAL, ContextItem, Generation, Passage
+from ragcli.retrieval.stemming import stem
 from tests.conftest import LLM_KEY_ENV as KEY_ENV
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ragcli.loaders.text import ADMONITION_TITLE, ADMONITION_WORDS
 from ragcli.models import REFUSAL, ContextItem, Generation
 from ragcli.retrieval.sentences import item_sentence_spans, sentence_spans
+from ragcli.retrieval.stemming import stem
 
 if TYPE_CHECKING:
     from ragcli.config import GenerationConfig
@@ -209,22 +210,6 @@ def content_terms(text: str) -> list[str]:
             continue
         terms.append(stem(word))
     return terms
-
-
-def stem(word: str) -> str:
-    """The Snowball English stem (PyStemmer): a word's forms meet ("iterator", "iterating" → "iter").
-
-    It replaced a suffix stripper of ours that met 79% of the form pairs of a test list against Snowball's
-    97%; answers moved little but for the better (docs/benchmarks.md, "Sentence splitter, stemmer and
-    stopwords against libraries")."""
-    return _snowball().stemWord(word.removesuffix("'s"))
-
-
-@functools.cache
-def _snowball() -> Any:
-    import Stemmer  # PyStemmer: Snowball in C, loaded with the first answer, not with the CLI
-
-    return Stemmer.Stemmer("english")
 
 
 def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int, str, str | None]]:

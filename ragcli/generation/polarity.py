@@ -48,7 +48,7 @@ _NOT_PREFIXED = frozenset(_NOT_PREFIXED_TEXT.split())
 
 
 def _opposites() -> dict[str, frozenset[str]]:
-    from ragcli.generation.extractive import stem
+    from ragcli.retrieval.stemming import stem
 
     table: dict[str, set[str]] = {}
     for pair in " ".join(_OPPOSITE_TEXT.split("\n")).split("|"):
@@ -130,14 +130,14 @@ _DIRECTIONS = {"northern": "north", "southern": "south", "eastern": "east", "wes
 
 def _words(text: str) -> dict[str, str]:
     """Each lowercased word with its stem."""
-    from ragcli.generation.extractive import stem
+    from ragcli.retrieval.stemming import stem
 
     return {w: stem(_DIRECTIONS.get(w, w).replace("-", "")) for w in (m.lower() for m in _WORD.findall(text))}
 
 
 def _base(word: str) -> str | None:
     """The stem of what a negating prefix negates ("uncommon" → "common"), or None."""
-    from ragcli.generation.extractive import stem
+    from ragcli.retrieval.stemming import stem
 
     match = _PREFIXED.match(word)
     if not match or word in _NOT_PREFIXED:

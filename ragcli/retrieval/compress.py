@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from ragcli.models import ContextItem, Passage
 from ragcli.retrieval.sentences import sentence_spans
+from ragcli.retrieval.stemming import stem
 from ragcli.tokens import count_tokens, get_encoding
 
 if TYPE_CHECKING:
@@ -381,14 +382,7 @@ def lexical_scores(question: str, texts: Sequence[str]) -> list[float]:
     wanted = content_terms(question)
     if not wanted:
         return [0.0 for _ in texts]
-    # Every word that stems to a wanted term, so the texts' words need a lookup each, not a stemming.
-    forms = {
-        form: term
-        for term in wanted
-        for form in (term, *(term + suffix for suffix in _SUFFIXES))
-        if _stem(form) == term
-    }
-    found = [{forms[w] for w in set(_WORD.findall(text.lower())) if w in forms} for text in texts]
+    found = [{stem(w) for w in set(_WORD.findall(text.lower()))} & wanted for text in texts]
     frequency = Counter(term for terms in found for term in terms)
     weight = {term: math.log(1 + len(texts) / count) for term, count in frequency.items()}
     # fsum rounds exactly, so the set's (hash-seeded) order cannot change a score or break a tie.
@@ -396,18 +390,7 @@ def lexical_scores(question: str, texts: Sequence[str]) -> list[float]:
 
 
 def content_terms(text: str) -> set[str]:
-    return {_stem(w) for w in set(_WORD.findall(text.lower())) - _STOPWORDS}
-
-
-_SUFFIXES = ("ing", "ed", "es", "s")
-
-
-def _stem(word: str) -> str:
-    # Enough to meet "chunks" with "chunk" and "merged" with "merge"; a real stemmer is not worth a dependency.
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
-            return word[: -len(suffix)]
-    return word
+    return {stem(w) for w in set(_WORD.findall(text.lower())) - _STOPWORDS}
 
 
 def _separator_tokens(separator: str) -> int:
