@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from ragcli.retrieval.stemming import stem
+
 # "no longer", "n't", "cannot" …; "without" is left out: "How do I run it without cargo?" asks for a way,
 # and the sentence that gives it need not say "without".
 _NEGATION = re.compile(r"\b(?:not|never|no|none|nor|neither|cannot|nothing|nobody)\b|n['’]t\b", re.IGNORECASE)
@@ -48,8 +50,6 @@ _NOT_PREFIXED = frozenset(_NOT_PREFIXED_TEXT.split())
 
 
 def _opposites() -> dict[str, frozenset[str]]:
-    from ragcli.retrieval.stemming import stem
-
     table: dict[str, set[str]] = {}
     for pair in " ".join(_OPPOSITE_TEXT.split("\n")).split("|"):
         if pair.strip():
@@ -130,15 +130,11 @@ _DIRECTIONS = {"northern": "north", "southern": "south", "eastern": "east", "wes
 
 def _words(text: str) -> dict[str, str]:
     """Each lowercased word with its stem."""
-    from ragcli.retrieval.stemming import stem
-
     return {w: stem(_DIRECTIONS.get(w, w).replace("-", "")) for w in (m.lower() for m in _WORD.findall(text))}
 
 
 def _base(word: str) -> str | None:
     """The stem of what a negating prefix negates ("uncommon" → "common"), or None."""
-    from ragcli.retrieval.stemming import stem
-
     match = _PREFIXED.match(word)
     if not match or word in _NOT_PREFIXED:
         return None
