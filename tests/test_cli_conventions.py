@@ -138,8 +138,17 @@ def test_help_shows_the_defaults_of_k_and_mode_as_configured() -> None:
 
 def test_completion_and_version_are_on() -> None:
     assert "--install-completion" in _run("--help").stdout
-    script = _run("--show-completion", "bash")
-    assert script.exit_code == 0 and "complete" in script.stdout
+    # Typer names the shell from the process tree, so the script is asked for from a real bash, as a user
+    # does: a test process without a shell among its ancestors (a detached job) got "Shell  not supported".
+    # "; true" keeps bash from replacing itself with the command.
+    script = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m ragcli --show-completion; true"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "complete -o default -F" in script.stdout, script.stderr
     assert re.fullmatch(r"ragcli \S+\n", _run("--version").stdout)
 
 
