@@ -220,7 +220,7 @@ def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int,
     for rank, item in enumerate(context):
         code = [m.span() for m in _FENCED_CODE.finditer(item.text)]
         heading = item.passage.heading
-        for start, end in _spans_with_tables_apart(item.text):
+        for start, body, end, cleaned in _sentence_bodies(item.text):
             raw = item.text[start:end]
             if any(a <= start < b for a, b in code):
                 continue
@@ -239,13 +239,12 @@ def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int,
             if _rendered_heading(item.text, start, end, item.passage):
                 heading = _heading_path(item.passage, clean_sentence(raw))
                 continue
-            body = _after_heading_line(item.text, start, end)
-            if body is not None:  # "Cold weather operation\nThe AM-5 is rated …", as PDFs and plain text have it
+            if body != start:  # "Cold weather operation\nThe AM-5 is rated …", as PDFs and plain text have it
                 heading = _heading_path(item.passage, clean_sentence(_last_line(item.text[start:body])))
-                start, raw = body, item.text[body:end]
+                raw = item.text[body:end]
             if _NOT_PROSE.match(raw):
                 continue
-            text = clean_sentence(raw)
+            text = cleaned
             key = text.lower()
             if len(_WORD.findall(text)) < MIN_ANSWER_WORDS or key in seen:
                 continue  # overlapping chunks repeat sentences
@@ -483,10 +482,10 @@ def introduced_example(text: str, sentence: str) -> str | None:
     bodies = _sentence_bodies(text)
 
     def span_text(index: int) -> str:
-        start, end, _ = bodies[index]
+        _, start, end, _ = bodies[index]
         return text[start:end].strip()
 
-    for index, (_, _, cleaned) in enumerate(bodies[:-1]):
+    for index, (_, _, _, cleaned) in enumerate(bodies[:-1]):
         if cleaned != sentence:
             continue
         following = span_text(index + 1)
@@ -507,23 +506,24 @@ def _example_shaped(line: str) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def _sentence_bodies(text: str) -> tuple[tuple[int, int, str], ...]:
-    """(start, end, clean text) of each sentence of a passage as answer candidates are cut from it (tables
-    apart, glued heading lines left out). The neighbours of every shortlisted sentence are looked up here,
-    so a passage is split once, not once per sentence and per lookup."""
+def _sentence_bodies(text: str) -> tuple[tuple[int, int, int, str], ...]:
+    """(start, body start, end, clean body text) of each sentence of a passage as answer candidates are cut
+    from it: tables apart, and the body after heading lines glued to it (body start = start when there are
+    none). The candidates and the neighbours of every shortlisted sentence are read from here, so a passage
+    is split once per question, not once for the candidates and again for each lookup."""
     bodies = []
     for start, end in _spans_with_tables_apart(text):
         body = _after_heading_line(text, start, end) or start
-        bodies.append((body, end, clean_sentence(text[body:end])))
+        bodies.append((start, body, end, clean_sentence(text[body:end])))
     return tuple(bodies)
 
 
 def previous_sentence(text: str, sentence: str) -> str | None:
     """The prose sentence before `sentence` (as `clean_sentence` gives it) in `text`, if there is one."""
     bodies = _sentence_bodies(text)
-    for index, (_, _, cleaned) in enumerate(bodies):
+    for index, (_, _, _, cleaned) in enumerate(bodies):
         if cleaned == sentence and index > 0:
-            start, end, before = bodies[index - 1]
+            _, start, end, before = bodies[index - 1]
             layout = _short_line_alone(text, start, end) or _table_rows(text, start, end) is not None
             if not layout and not _NOT_PROSE.match(text[start:end]) and len(_WORD.findall(before)) >= MIN_ANSWER_WORDS:
                 return before
