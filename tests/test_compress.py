@@ -455,6 +455,11 @@ def test_embedder_finds_the_sentence_that_shares_no_words_with_the_question(
             ['He said "Stop!"', "Then he left.", "(See above.)", "Wait...", "What?"],
         ),
         ("It weighs approx. three kilos. Good.", ["It weighs approx. three kilos.", "Good."]),
+        (
+            "They fled to the Netherlands.[citation needed] A group left in 1555.[12][13] It ended.:116 See v[0]. ok",
+            ["They fled to the Netherlands.[citation needed]", "A group left in 1555.[12][13]", "It ended.:116",
+             "See v[0]. ok"],
+        ),
         ("中文句子。第二句！第三句？", ["中文句子。", "第二句！", "第三句？"]),
         ("", []),
         ("  \n\n \t ", []),

@@ -31,7 +31,7 @@ from ragcli.generation.citations import (
     strip_invalid_citations,
 )
 from ragcli.generation.errors import GeneratorUnavailable
-from ragcli.generation.extractive import ExtractiveGenerator, content_terms
+from ragcli.generation.extractive import ExtractiveGenerator, clean_sentence, content_terms
 from ragcli.generation.prompt import SYSTEM_PROMPT, build_messages
 from ragcli.models import REFUSAL, ContextItem, Generation, Passage
 from ragcli.retrieval.stemming import stem
@@ -180,6 +180,31 @@ def test_extractive_answers_with_verbatim_cited_sentences() -> None:
     assert len(pairs) <= 3
     assert tokens == [result.answer]
     assert result.model == "lexical"
+
+
+def test_reference_marks_of_the_source_are_not_shown_as_if_they_were_citations() -> None:
+    text = ("The first Huguenots to leave France sought freedom in Switzerland and the Netherlands.[citation "
+            "needed] A group of them reached Brazil in 1555.[12][13] Its fort stood on an island.")
+    result = ExtractiveGenerator().generate("Where did the first Huguenots to leave France seek freedom?",
+                                            [item(1, text)])
+    assert answer_sentences(result.answer)[0] == (
+        "The first Huguenots to leave France sought freedom in Switzerland and the Netherlands.", 1)
+    assert "[citation" not in result.answer and "[12]" not in result.answer
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("lacks a political focus.[further explanation needed]", "lacks a political focus."),
+        ("The Normans[who?] came in 911,[a] and stayed.[1][2]", "The Normans came in 911, and stayed."),
+        ("colonialism.:116 Thus", "colonialism. Thus"),
+        # code and editorial insertions keep their brackets
+        ("Read v[0] or arr[1][2] as a &[u8] slice.", "Read v[0] or arr[1][2] as a &[u8] slice."),
+        ("It cost them [the price of oil] dearly.", "It cost them [the price of oil] dearly."),
+    ],
+)
+def test_clean_sentence_drops_reference_marks_only(raw: str, shown: str) -> None:
+    assert clean_sentence(raw) == shown
 
 
 def test_extractive_refuses_when_nothing_is_relevant() -> None:

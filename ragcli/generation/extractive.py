@@ -75,6 +75,15 @@ MAX_HEADING_WORDS = 12
 # An HTML/XML tag, not a generic type: `Box<T>` has a word right before its "<".
 _TAG = re.compile(r"(?<!\w)</?[A-Za-z][\w:-]*(?:\s+[^<>]*)?/?>")
 _FENCED_CODE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,}).*?(?:^[ ]{0,3}\1[ \t]*$|\Z)", re.M | re.S)
+# Reference and editor's marks as Wikipedia and wikis print them into the text: a number or letter after
+# punctuation ("in 1530.[12]", "sand,[a]"), a note anywhere ("the Netherlands.[citation needed]",
+# "Normans[who?]"), a page after a reference ("colonialism.:116"). Shown in an answer they would read as
+# citations of ours; `v[0]` or `[u8]` are left alone (a bare number only goes after punctuation).
+_REFERENCE_MARK = re.compile(
+    r"(?<=[.,;:!?\"'”’)])(?:\[(?:\d{1,3}|[a-z]|note \d{1,3})\])+"
+    r"|(?<=\S)\[[a-z][a-z ]{0,40}?(?: needed|\?)\]"
+    r"|(?<=[a-z]\.):\d{1,4}(?:[–-]\d{1,4})?(?=\s|$)"
+)
 _QUOTE_PREFIX = re.compile(r"^(?:>\s*)+")
 _ADMONITION = re.compile(rf"^(?:\*\*|__)?(?:{ADMONITION_WORDS})(?::(?:\*\*|__)?|(?:\*\*|__)?:)\s*", re.I)
 # A sentence that opens with one of these leans on the sentence before it.
@@ -426,10 +435,11 @@ def _heading_path(passage: Any, line: str) -> str:
 
 
 def clean_sentence(raw: str) -> str:
-    """A sentence as a reader should see it: one line, without quote, list or admonition markers and
-    without inline HTML/XML tags."""
+    """A sentence as a reader should see it: one line, without quote, list or admonition markers, inline
+    HTML/XML tags or reference marks."""
     text = " ".join(raw.split())
     text = _TAG.sub(" ", text)
+    text = _REFERENCE_MARK.sub("", text)
     text = _QUOTE_PREFIX.sub("", text)
     text = _MARKUP_PREFIX.sub("", text)
     text = _ADMONITION.sub("", text)

@@ -5,7 +5,8 @@ their indented continuation lines), Markdown headings, table rows, rules and set
 and every line of fenced or indented code (a "." in `obj.method()` ends nothing). Consecutive prose
 lines form a paragraph (hard-wrapped text is common), which is cut at sentence ends:
 
-- `.`, `!`, `?` or `…` (perhaps followed by closing quotes or brackets) and then whitespace;
+- `.`, `!`, `?` or `…` (perhaps followed by closing quotes or brackets, and by reference marks as
+  Wikipedia prints them, `.[12]`, `.[citation needed]`, `.:116`) and then whitespace;
 - not when the next word starts with a lowercase letter (`e.g. the`, `approx. three`);
 - not after an abbreviation that never ends a sentence (`Dr.`, `e.g.`, `vs.`, an initial like `J.`),
   nor after one that is followed by a number (`Fig. 3`, `No. 5`); `etc.` or `U.S.` before a capital
@@ -37,7 +38,11 @@ _BEFORE_NUMBER = frozenset(
     """.split()  # noqa: SIM905 - a word list reads best as words
 )
 
-_CANDIDATE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s|$)|[。！？]+[\"'”’)\]]*")
+# A reference, an editor's note or a page may follow the full stop: "… in 1530.[12] The", "….[citation
+# needed] A", "… of colonialism.:116 Thus".
+_CANDIDATE_END = re.compile(
+    r"[.!?…]+[\"'”’)\]]*(?:\[[^\[\]\n]{1,40}\])*(?::\d{1,4}(?:[–-]\d{1,4})?)?(?=\s|$)|[。！？]+[\"'”’)\]]*"
+)
 _CJK_END = frozenset("。！？")
 _OPENERS = "\"'“‘(["
 
