@@ -168,14 +168,16 @@ def test_list_items_keep_a_bullet_or_their_number() -> None:
         b"</li></ol><ul><li hidden>secret</li><li>visible</li></ul><pre>- not a list</pre>"
     )
     assert load_bytes(HtmlLoader(), "steps.html", page).text == (
-        "Steps:\n\n3. Stop the mount.\n\n4. Unplug it\n\n• both cables\n\n• visible\n\n- not a list"
+        "Steps:\n\n3. Stop the mount.\n\n4. Unplug it\n\n• both cables\n\n• visible\n\n```\n- not a list\n```"
     )
 
 
 def test_html_layout_tables_pre_and_entities() -> None:
     doc = load(DOCS / "specifications.html")
     assert "Payload capacity without counterweight | 15 kg\n" in doc.text
-    assert ":GR#    get right ascension\n:GD#    get declination" in doc.text  # <pre> keeps whitespace
+    # <pre> keeps its whitespace, in a code fence: a listing is never quoted as an answer sentence
+    assert "Serial protocol\n\n```\n:GR#    get right ascension\n:GD#    get declination\n" in doc.text
+    assert doc.text.endswith(":Q#     stop all motion\n```")
     assert "measured at 20 °C with firmware 3.2.0." in doc.text
     assert "\n\n\n" not in doc.text
     assert section_with(doc, "6 degrees per second").heading == (

@@ -10,7 +10,9 @@ boilerplate name (navheader, navfooter, sidebar, breadcrumb, …; the PostgreSQL
 the first two).
 
 Layout: block elements start a new line or paragraph, runs of whitespace collapse to one space, <pre>
-keeps its whitespace, table cells are separated by " | " and rows by line breaks.
+keeps its whitespace inside a Markdown code fence, table cells are separated by " | " and rows by line
+breaks. The fence is what tells every later reader of sentences (compression, the extractive answer)
+that a listing, a command or a program's output table is code, not prose to quote as an answer.
 
 Encoding: byte order mark, then a charset declared in the first few KB (<meta charset>, http-equiv
 Content-Type, or an XML declaration), then `decode_text`'s detection and cp1252 fallback.
@@ -83,6 +85,10 @@ _SPECIAL_TAGS = frozenset(
 _HIDING_TAGS = _SKIPPED_TAGS | _PAGE_LANDMARK_TAGS
 _IMPLIED_END_CANDIDATES = frozenset({"p", *_IMPLIED_SIBLING_END, "td", "th"})
 
+# A <pre> block's fence: wanted when it opens, open once its first text is written (an empty <pre> gets none).
+_FENCE = "```"
+_FENCE_NONE, _FENCE_WANTED, _FENCE_OPEN = range(3)
+
 _DECLARED_CHARSET = re.compile(
     rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)"""
     rb"""|<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)""",
@@ -94,7 +100,8 @@ _SNIFF_BYTES = 4096
 class HtmlLoader:
     name = "html"
     # 2: a box's "Note" / "Tip" title is not a section heading. 3: list items keep a marker ("• ", "2. ").
-    version = 3
+    # 4: <pre> in a code fence.
+    version = 4
 
     def load(self, path: Path, data: bytes) -> ParsedDocument:
         source, encoding, declared = decode_html(data)
@@ -175,6 +182,7 @@ class _VisibleTextExtractor(HTMLParser):
         self._hidden_depth = 0
         self._pre_depth = 0
         self._pre_just_opened = False
+        self._fence = _FENCE_NONE
         self._content_depth = 0
         self._svg_depth = 0
         self._head_open = False
@@ -256,6 +264,8 @@ class _VisibleTextExtractor(HTMLParser):
                 data = data[1:]  # HTML ignores the newline right after <pre>
             self._pre_just_opened = False
             if data:
+                if self._fence == _FENCE_WANTED and self._heading is None:
+                    data, self._fence = f"{_FENCE}\n{data}", _FENCE_OPEN
                 self._write(data)
             return
         words = data.split()
@@ -323,6 +333,8 @@ class _VisibleTextExtractor(HTMLParser):
         elif tag == "pre":
             self._pre_depth += 1
             self._pre_just_opened = True
+            if self._pre_depth == 1:
+                self._fence = _FENCE_WANTED
         elif tag in ("td", "th"):
             # A cell after a closed one in the same row gets a separator; the row's first does not.
             self._request(_CELL if self._cell_closed else _NONE)
@@ -353,6 +365,8 @@ class _VisibleTextExtractor(HTMLParser):
                 self._finish_heading(tag)
             elif tag == "pre":
                 self._pre_depth -= 1
+                if not self._pre_depth:
+                    self._close_fence()
             elif tag in ("td", "th"):
                 self._cell_closed = True
             elif tag == "tr":
@@ -365,6 +379,13 @@ class _VisibleTextExtractor(HTMLParser):
         strength = _BREAKS.get(tag, _NONE)
         if strength > self._pending:
             self._pending = strength
+
+    def _close_fence(self) -> None:
+        if self._fence == _FENCE_OPEN:
+            closing = _FENCE if self._parts[-1].endswith("\n") else f"\n{_FENCE}"
+            self._parts.append(closing)
+            self._length += len(closing)
+        self._fence = _FENCE_NONE
 
     def _finish_title(self) -> None:
         if self._title_parts is not None:
