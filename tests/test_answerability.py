@@ -57,6 +57,35 @@ def test_a_sentence_about_another_year_does_not_agree_with_the_question() -> Non
     assert right.answer_type == 1.0  # "Ken Adams" is a name the question does not hold
 
 
+def test_a_version_number_need_not_be_repeated_but_must_not_be_another() -> None:
+    profile = profile_question("Does PostgreSQL 15 support virtual generated columns?")
+    assert profile.versions == {("postgresql", "15")} and not profile.numbers
+    said = {
+        "PostgreSQL currently implements only stored generated columns.": 1.0,
+        "PostgreSQL 15 implements only stored generated columns.": 1.0,
+        "PostgreSQL 14 added stored generated columns.": 0.0,
+    }
+    for text, numbers in said.items():
+        sentence = SentenceEvidence(1, 0, text, 0.8)
+        add_constraint_signals(sentence, profile, text)
+        assert sentence.numbers == numbers, text
+    # Roman numerals are numbers; the sentence before counts when it is shown with a sentence that points back.
+    war = profile_question("Where did the Free French run operations during World War 2?")
+    stage = profile_question("Stage 4 is the final stage of what?")
+    for profile, text, previous, numbers in (
+        (war, "In World War II, the Free French used the colonies as bases.", None, 1.0),
+        (war, "In World War I, the French used the colonies as bases.", None, 0.0),
+        (stage, "This stage comprises two parts.", "Stage 3 is the final stage of the bill.", 0.0),
+        (stage, "The bill then receives royal assent.", "Stage 3 is the final stage of the bill.", 1.0),
+    ):
+        sentence = SentenceEvidence(1, 0, text, 0.8, previous=previous)
+        add_constraint_signals(sentence, profile, text)
+        assert sentence.numbers == numbers, text
+    # A year or a day of a month is no version: it must agree as before.
+    assert profile_question("Who won the Olympics 2016?").numbers == {"2016"}
+    assert profile_question("What happened on October 7?").numbers == {"7"}
+
+
 def test_quarters_agree_however_they_are_written() -> None:
     from ragcli.generation.evidence import number_agreement
 
@@ -189,6 +218,9 @@ def test_a_heading_that_denies_answers_a_negated_question() -> None:
         ("Which lands in the eastern part became poorer?", "The western part grew poorer.", 1.0),
         # Words that only look prefixed ("unless", "under") are not negations of "less" or "der".
         ("What happens unless the value is moved?", "Less memory is used when the value is moved.", 0.0),
+        # A negated question's word agrees with the sentence's prefixed one: "don't qualify" is "unqualified".
+        ("Which schema do my tables go to if I don't qualify the name?", "Unqualified names go to public.", 0.0),
+        ("Which schema do my tables go to if I qualify the name?", "Unqualified names go to public.", 1.0),
     ],
 )
 def test_a_sentence_that_says_the_opposite_clashes(question: str, sentence: str, clash: float) -> None:

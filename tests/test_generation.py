@@ -207,6 +207,24 @@ def test_clean_sentence_drops_reference_marks_only(raw: str, shown: str) -> None
     assert clean_sentence(raw) == shown
 
 
+def test_a_listing_or_program_output_in_html_pre_is_never_an_answer_sentence() -> None:
+    from ragcli.loaders.html import HtmlLoader
+
+    page = (  # as the PostgreSQL tutorial shows a query and psql's output
+        b"<p>The command looks like this:</p><pre>\nSELECT *\n    FROM weather LEFT OUTER JOIN cities;\n</pre>"
+        b"<pre>\n     city      | temp_lo | temp_hi |    date    \n---------------+---------+---------+-----------\n"
+        b" Hayward       |      37 |      54 | 1994-11-29 \n(1 row)\n</pre>"
+        b"<p>This query is called a left outer join because the table on the left of the join operator "
+        b"will have each of its rows in the output at least once.</p>"
+    )
+    context = [item(1, HtmlLoader().load(Path("join.html"), page).text)]
+    generator = ExtractiveGenerator()
+    # Without the fence the loader puts around <pre>, the output table was this question's answer.
+    assert generator.generate("Which temperatures were recorded in Hayward?", context).refused
+    answer = generator.generate("What does a left outer join output?", context).answer
+    assert answer.startswith("This query is called a left outer join") and "---" not in answer
+
+
 def test_extractive_refuses_when_nothing_is_relevant() -> None:
     generator = ExtractiveGenerator()
     for question in ("What is the capital of Peru?", "Who won the 2018 football world cup?"):

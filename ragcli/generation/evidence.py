@@ -95,6 +95,13 @@ _NOT_NAMES_TEXT = (
     "i you he she we they my your his her our name give list according during after before since"
 )
 _NOT_NAMES = frozenset(_NOT_NAMES_TEXT.split())
+# A number that names which one of a thing ("PostgreSQL 15", "Python 3.12", "Stage 3", "Apollo 11"): the
+# evidence rarely repeats it ("PostgreSQL currently implements only stored generated columns" answers a
+# question about PostgreSQL 15), but must not name another one ("PostgreSQL 14 added …").
+_VERSIONED = re.compile(
+    r"(?<![\w.])([A-Z][A-Za-z][\w+#-]*)\s+(?:v?(\d+(?:\.\d+)*)(?![\w.]*\d)|([IVXL]{1,6})\b)"
+)
+_ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50}
 _POSSESSIVE = re.compile(r"['’]s$")
 
 
@@ -106,18 +113,61 @@ class QuestionProfile:
     names: frozenset[str]
     answer_type: str | None
     """"year", "date", "number", "name" or None (anything)."""
+    versions: frozenset[tuple[str, str]] = frozenset()
+    """(name, number) pairs such as ("postgresql", "15"): numbers that say which one of a named thing.
+    Not in `numbers`: the evidence agrees unless it names the same thing with another number."""
 
 
 def profile_question(question: str) -> QuestionProfile:
     from ragcli.generation.extractive import content_terms
 
     lowered = question.lower().strip()
+    versions = frozenset(_versions(question))
     return QuestionProfile(
         question=question,
         terms=frozenset(content_terms(question)),
-        numbers=frozenset(constraint_values(question)),
+        numbers=frozenset(constraint_values(question) - {number for _, number in versions}),
         names=frozenset(_names(question)),
         answer_type=_answer_type(lowered),
+        versions=versions,
+    )
+
+
+def _versions(text: str) -> list[tuple[str, str]]:
+    """("postgresql", "15") for "PostgreSQL 15"; a year is never a version ("Olympics 2016" must match
+    its year), nor a day of a month ("October 7")."""
+    found = []
+    for match in _VERSIONED.finditer(text):
+        name, number = match.group(1).lower(), match.group(2) or _from_roman(match.group(3))
+        if not number or name in _NOT_NAMES or name in _MONTHS or _YEAR.fullmatch(number):
+            continue
+        found.append((name, number))
+    return found
+
+
+def _from_roman(numeral: str) -> str | None:
+    """"II" → "2", "XIV" → "14" ("World War II" is "World War 2"); None for what is not a numeral."""
+    values = [_ROMAN[c] for c in numeral]
+    total = sum(-v if v < after else v for v, after in zip(values, [*values[1:], 0], strict=True))
+    if total <= 0 or _to_roman(total) != numeral:
+        return None
+    return str(total)
+
+
+def _to_roman(number: int) -> str:
+    out = ""
+    for value, letters in ((50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        count, number = divmod(number, value)
+        out += letters * count
+    return out
+
+
+def _names_another_version(profile: QuestionProfile, text: str) -> bool:
+    """Whether `text` names a versioned thing of the question with another number ("PostgreSQL 14")."""
+    return any(
+        name == other_name and number != other_number
+        for name, number in profile.versions
+        for other_name, other_number in _versions(text)
     )
 
 
@@ -345,7 +395,9 @@ def relevance_text(sentence: SentenceEvidence) -> str:
 
 def add_constraint_signals(sentence: SentenceEvidence, profile: QuestionProfile, passage_text: str) -> None:
     numbers, leans, framed = number_agreement(profile, sentence.text, sentence.previous, sentence.heading)
-    sentence.numbers = numbers
+    # The sentence before counts when it is shown too ("Stage 3 is the final stage. This stage …").
+    shown = f"{sentence.previous} {sentence.text}" if sentence.previous and _points_back(sentence.text) else sentence.text
+    sentence.numbers = 0.0 if _names_another_version(profile, shown) else numbers
     sentence.leans_on_previous = leans
     if framed:  # "Version 3.1.4 > Fixed": the reader needs the heading to see that it answers
         sentence.heading_needed = True
@@ -361,6 +413,12 @@ def add_polarity_signals(sentence: SentenceEvidence, question: str) -> None:
 
     sentence.negation = negation_mismatch(question, sentence.text, sentence.heading)
     sentence.opposite = opposite_clash(question, sentence.text)
+
+
+def _points_back(text: str) -> bool:
+    from ragcli.generation.extractive import points_back
+
+    return points_back(text)
 
 
 def number_agreement(

@@ -104,7 +104,8 @@ def negation_mismatch(question: str, sentence: str, heading: str | None = None) 
 
 def opposite_clash(question: str, sentence: str) -> float:
     """1 when the sentence holds the opposite of a question word and not the word itself ("uncommon" asked,
-    "common" said; "decreased" asked, "increased" said), unless the question holds both."""
+    "common" said; "decreased" asked, "increased" said), unless the question holds both. A sentence's
+    prefixed word ("unqualified") does not clash with a negated question's word ("don't qualify")."""
     q_words = _words(question)
     s_words = _words(sentence)
     q_keys, s_keys = set(q_words.values()), set(s_words.values())
@@ -116,6 +117,10 @@ def opposite_clash(question: str, sentence: str) -> float:
         base = _base(raw)
         if base and base in s_keys:
             return 1.0
+    if negated(question):
+        # "if I don't qualify the name" is what "unqualified names" says: a negated question agrees with a
+        # sentence's negating prefix.
+        return 0.0
     for raw, key in s_words.items():
         base = _base(raw)
         if base and base in q_keys and key not in q_keys:
