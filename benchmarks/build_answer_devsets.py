@@ -20,6 +20,11 @@ Sets:
 - rust-book:       the Rust book (Markdown) with ~100 off-topic questions (general knowledge and other
                    technical domains; kind `off_topic`) and ~100 in-corpus questions built from its
                    section headings, each with the chapter file as expected_source (kind `in_corpus`).
+- postgres:        79 pages of the PostgreSQL 15 manual (tutorial, DDL, data types, backup, indexes,
+                   routine maintenance, MVCC) with hand-written questions an engineer would type, not
+                   built from headings (benchmarks/data/postgres_questions.jsonl: each with its page and
+                   short gold strings from the page's prose; kind `in_corpus`), and the rust-book set's
+                   off-topic questions but the two about SQL (kind `off_topic`).
 - rgb:             generated news-like passages sharing one index: prizes, quarterly revenue, cup
                    finals, mayoral elections and censuses over many years, so the year, quarter or
                    entity decides the answer; some passages also name the previous year's result. Some
@@ -312,6 +317,27 @@ def build_rust_book(book: Path, rng: random.Random, in_corpus: int) -> tuple[dic
     return docs, questions
 
 
+POSTGRES_PAGES = ("tutorial-*.html", "ddl-*.html", "datatype-*.html", "backup-*.html", "indexes-*.html",
+                  "routine-*.html", "mvcc*.html")
+POSTGRES_QUESTIONS = REPO / "benchmarks" / "data" / "postgres_questions.jsonl"
+
+
+def build_postgres(html: Path) -> tuple[dict[str, str], list[Question]]:
+    """Natural questions over a reference manual: the in-corpus kind that heading-built questions miss
+    (they share the heading's words, which the answer's section then holds)."""
+    docs = {path.name: path.read_text(encoding="utf-8") for glob in POSTGRES_PAGES for path in sorted(html.glob(glob))}
+    rows = [json.loads(line) for line in POSTGRES_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    questions = [
+        Question(f"pg-in-{i:03d}", row["question"], row["answers"], row["source"], "in_corpus")
+        for i, row in enumerate(rows)
+    ]
+    off_topic = [f"What is the capital of {country}?" for country in CAPITALS] + OFF_TOPIC
+    # The Rust book's "other technical domains" include SQL: the manual answers those.
+    off_topic = [q for q in off_topic if not re.search(r"\b(?:SQL|PostgreSQL)\b", q)]
+    questions += [Question(f"pg-off-{i:03d}", q, [], None, "off_topic") for i, q in enumerate(off_topic)]
+    return docs, questions
+
+
 # ----- c. RGB-style: many similar passages, the constraint decides -----------------------------------
 FIRST = """Mirela Anton Ingrid Tomasz Amara Kenji Sofia Rafael Lena Dmitri Aisha Mateo Greta Hugo Naomi
 Oskar Priya Lucien Yara Elias Ines Viktor Maren Tobias Leila Jonas Selma Nikolai Clara Felix Zora
@@ -532,6 +558,13 @@ def main() -> None:
         manifest["sets"]["rust-book"] = write_set(out, "rust-book", docs, questions)
     else:
         print(f"skipped rust-book: {book}/src is absent", file=sys.stderr)
+
+    manual = args.shared / "corpora/postgresql-15-docs/html"
+    if manual.is_dir():
+        docs, questions = build_postgres(manual)
+        manifest["sets"]["postgres"] = write_set(out, "postgres", docs, questions)
+    else:
+        print(f"skipped postgres: {manual} is absent", file=sys.stderr)
 
     docs, questions = RgbBuilder(random.Random(args.seed)).build()
     manifest["sets"]["rgb"] = write_set(out, "rgb", docs, questions)
