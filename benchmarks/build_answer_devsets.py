@@ -292,6 +292,10 @@ def _sentence_case(text: str) -> str:
     return " ".join(words)
 
 
+def off_topic_questions() -> list[str]:
+    return [f"What is the capital of {country}?" for country in CAPITALS] + OFF_TOPIC
+
+
 def build_rust_book(book: Path, rng: random.Random, in_corpus: int) -> tuple[dict[str, str], list[Question]]:
     src = book / "src"
     docs = {path.name: path.read_text(encoding="utf-8") for path in sorted(src.glob("*.md"))}
@@ -312,8 +316,7 @@ def build_rust_book(book: Path, rng: random.Random, in_corpus: int) -> tuple[dic
     questions = [
         Question(f"rust-in-{i:03d}", question, [], source, "in_corpus") for i, (question, source) in enumerate(chosen)
     ]
-    off_topic = [f"What is the capital of {country}?" for country in CAPITALS] + OFF_TOPIC
-    questions += [Question(f"rust-off-{i:03d}", q, [], None, "off_topic") for i, q in enumerate(off_topic)]
+    questions += [Question(f"rust-off-{i:03d}", q, [], None, "off_topic") for i, q in enumerate(off_topic_questions())]
     return docs, questions
 
 
@@ -331,9 +334,8 @@ def build_postgres(html: Path) -> tuple[dict[str, str], list[Question]]:
         Question(f"pg-in-{i:03d}", row["question"], row["answers"], row["source"], "in_corpus")
         for i, row in enumerate(rows)
     ]
-    off_topic = [f"What is the capital of {country}?" for country in CAPITALS] + OFF_TOPIC
     # The Rust book's "other technical domains" include SQL: the manual answers those.
-    off_topic = [q for q in off_topic if not re.search(r"\b(?:SQL|PostgreSQL)\b", q)]
+    off_topic = [q for q in off_topic_questions() if not re.search(r"\b(?:SQL|PostgreSQL)\b", q)]
     questions += [Question(f"pg-off-{i:03d}", q, [], None, "off_topic") for i, q in enumerate(off_topic)]
     return docs, questions
 

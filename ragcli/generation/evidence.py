@@ -384,19 +384,16 @@ def vetoed(sentence: SentenceEvidence) -> bool:
 def relevance_text(sentence: SentenceEvidence) -> str:
     """What the cross-encoder reads: a sentence that points back ("This takes two forms …") is read
     with the sentence before it, which says what "this" is."""
-    from ragcli.generation.extractive import led_by_heading, points_back
+    from ragcli.generation.extractive import led_by_heading
 
     lead = sentence.heading_lead or sentence.heading
-    text = led_by_heading(lead, sentence.text) if sentence.heading_needed else sentence.text
-    if sentence.previous and points_back(sentence.text):
-        return f"{sentence.previous} {text}"
-    return text
+    return _after_previous(sentence, led_by_heading(lead, sentence.text) if sentence.heading_needed else sentence.text)
 
 
 def add_constraint_signals(sentence: SentenceEvidence, profile: QuestionProfile, passage_text: str) -> None:
     numbers, leans, framed = number_agreement(profile, sentence.text, sentence.previous, sentence.heading)
     # The sentence before counts when it is shown too ("Stage 3 is the final stage. This stage …").
-    shown = f"{sentence.previous} {sentence.text}" if sentence.previous and _points_back(sentence.text) else sentence.text
+    shown = _after_previous(sentence, sentence.text)
     sentence.numbers = 0.0 if _names_another_version(profile, shown) else numbers
     sentence.leans_on_previous = leans
     if framed:  # "Version 3.1.4 > Fixed": the reader needs the heading to see that it answers
@@ -415,10 +412,11 @@ def add_polarity_signals(sentence: SentenceEvidence, question: str) -> None:
     sentence.opposite = opposite_clash(question, sentence.text)
 
 
-def _points_back(text: str) -> bool:
+def _after_previous(sentence: SentenceEvidence, text: str) -> str:
+    """`text` after the sentence before when the sentence points back ("This stage …"): what "this" is."""
     from ragcli.generation.extractive import points_back
 
-    return points_back(text)
+    return f"{sentence.previous} {text}" if sentence.previous and points_back(sentence.text) else text
 
 
 def number_agreement(
