@@ -94,6 +94,35 @@ def test_quarters_agree_however_they_are_written() -> None:
     assert number_agreement(profile, "Corvid reported $389 million for the second quarter of 2022.", None)[0] == 0.5
 
 
+@pytest.mark.parametrize(
+    ("question", "sentence", "agreement"),
+    [
+        # A century or decade is answered by a year within it, or by the same period written another way.
+        ("Who ruled France in the 17th century?", "Louis XIV reigned from 1643 to 1715.", 1.0),
+        ("How many fled France by the 1700s?", "Some 500,000 had fled by the early 18th century.", 1.0),
+        ("Which cities had mayors in the 1600s and 1700s?", "Mayors served in the 17th and 18th centuries.", 1.0),
+        ("What did Baran develop in the late 1950's?", "In the late 1950s, Baran developed a network.", 1.0),
+        ("What did Baran develop in the 1950s?", "In 1959 Baran developed a network.", 1.0),
+        # … and not by a year outside it.
+        ("Who ruled France in the 16th century?", "Louis XIV reigned from 1643 to 1715.", 0.0),
+        ("What did Baran develop in the 1950s?", "In 1962 Baran developed a network.", 0.0),
+        # A year stays a year: "the 1880s" does not say it was 1885.
+        ("What was invented in 1885?", "The machine gun was invented in the 1880s.", 0.0),
+        ("What was invented in 1885?", "The machine gun was invented in 1884.", 0.0),
+    ],
+)
+def test_a_century_or_decade_agrees_with_the_years_within_it(question: str, sentence: str, agreement: float) -> None:
+    from ragcli.generation.evidence import number_agreement
+
+    assert number_agreement(profile_question(question), sentence, None)[0] == agreement
+
+
+def test_a_number_of_centuries_is_a_length_not_a_century() -> None:
+    assert profile_question("Who ruled for three centuries?").numbers == set()
+    assert profile_question("What lasted 2 centuries?").numbers == {"2"}
+    assert profile_question("Who ruled in the seventeenth century?").numbers == {"c17"}
+
+
 def test_the_year_may_come_from_the_sentence_before_unless_the_sentence_names_another() -> None:
     from ragcli.generation.evidence import number_agreement
 

@@ -11,7 +11,8 @@ How a sentence is judged, cheapest first:
 2. Relevance: the bundled cross-encoder (ms-marco MiniLM) reads question and sentence together. It is
    trained for query–passage relevance, so it tells an off-topic question from an on-topic one.
 3. Constraints: relevance cannot tell "the 2018 winner" from "the 2019 winner". The numbers and years of
-   the question must appear in the sentence, and its names in the sentence's passage (or title).
+   the question must appear in the sentence (a century or decade as any year within it), and its names in
+   the sentence's passage (or title).
 4. Answer type: a "when" question wants a date, "how many" a number, "who" a name — one that is not
    already in the question. A sentence that only restates the question has none.
 5. Polarity (`ragcli.generation.polarity`): a negated question ("Who never issued …?", "When did X fail
@@ -200,6 +201,16 @@ _SPELLED = {
 _WORDS = re.compile(r"[a-z]+")
 _ORDINALS = {"first": "1", "second": "2", "third": "3", "fourth": "4", "1st": "1", "2nd": "2", "3rd": "3", "4th": "4"}
 _QUARTER = re.compile(r"\bQ([1-4])\b|\b(first|second|third|fourth|1st|2nd|3rd|4th)[ -]quarter\b", re.IGNORECASE)
+# A century or decade ("the 17th century", "17th- and 18th-century", "the 1700s", "the 1960s") is one
+# value, answered by any year within it ("in 1685") or by the same period written another way ("the early
+# 18th century" for "the 1700s"). A century is an ordinal: "three centuries" is a length of time.
+_ORDINAL_CENTURY = r"(?:\d{1,2}(?:st|nd|rd|th)|" + "|".join(_ORDINAL_TEXT.split()) + ")"
+_CENTURY = re.compile(
+    rf"\b({_ORDINAL_CENTURY})(?:(?:\s*(?:,|and|or|to|-|–)\s*)+({_ORDINAL_CENTURY}))?[\s-]+centur(?:y|ies)\b",
+    re.IGNORECASE,
+)
+_HUNDREDS = re.compile(r"(?<![\w.])(1\d|20)00['’]?s\b")
+_DECADE = re.compile(r"(?<![\w.])(1\d\d|20\d)0['’]?s\b")
 
 
 def _numbers(text: str) -> list[str]:
@@ -428,10 +439,10 @@ def number_agreement(
     scored the decisive goal."); one that names another year may not."""
     if not profile.numbers:
         return 1.0, False, False
-    figures = constraint_values(text)
+    figures = _evidence_values(text)
     own = figures | _spelled_values(text)
-    framing = constraint_values(heading, spelled=True) if heading else set()
-    before = constraint_values(previous, spelled=True) if previous else set()
+    framing = _evidence_values(heading, spelled=True) if heading else set()
+    before = _evidence_values(previous, spelled=True) if previous else set()
     # Only figures overrule: "the first emperor" does not say that a "4" the sentence before holds is not its.
     rivals = {_kind(v) for v in figures - profile.numbers}
     agreed = 0
@@ -456,7 +467,8 @@ def constraint_values(text: str, *, spelled: bool = False) -> set[str]:
     With `spelled`, numbers written as words count too ("three layers" holds 3, "third son" 3). Only the
     evidence is read that way: a question's "first" or "one" is rarely a constraint ("the first German
     settlement" is answered by a sentence that never says "first"), its "3" always is."""
-    values = set(_numbers(text))
+    periods, written = _periods(text)
+    values = (set(_numbers(text)) - written) | periods
     if spelled:
         values |= _spelled_values(text)
     for match in _QUARTER.finditer(text):
@@ -465,14 +477,49 @@ def constraint_values(text: str, *, spelled: bool = False) -> set[str]:
     return values
 
 
+def _periods(text: str) -> tuple[set[str], set[str]]:
+    """(centuries and decades of `text` as "c18" and "d196", the figures they are written with: "17" of
+    "17th century", "1700" of "1700s")."""
+    periods: set[str] = set()
+    written: set[str] = set()
+    for match in _CENTURY.finditer(text):
+        for ordinal in filter(None, match.groups()):
+            digits = re.match(r"\d+", ordinal)
+            number = digits.group() if digits else _SPELLED[ordinal.lower()]
+            periods.add(f"c{int(number)}")
+            written.add(number)
+    for match in _HUNDREDS.finditer(text):
+        periods.add(f"c{int(match.group(1)) + 1}")
+        written.add(f"{match.group(1)}00")
+    for match in _DECADE.finditer(text):
+        if not match.group(1).endswith("0"):  # "1700s" is the century above
+            periods.add(f"d{match.group(1)}")
+            written.add(f"{match.group(1)}0")
+    return periods, written
+
+
+def _periods_of_years(values: set[str]) -> set[str]:
+    """The century and decade of each year among `values` ("1685" is in "c17" and "d168")."""
+    years = [int(v) for v in values if _YEAR.fullmatch(v)]
+    return {f"c{year // 100 + 1}" for year in years} | {f"d{year // 10}" for year in years}
+
+
 def _spelled_values(text: str) -> set[str]:
     return {_SPELLED[w] for w in _WORDS.findall(text.lower()) if w in _SPELLED}
+
+
+def _evidence_values(text: str, *, spelled: bool = False) -> set[str]:
+    """`constraint_values` as the evidence is read: a period also by the figures it is written with (a
+    question's "in 1880" still agrees with "in the 1880s", as before periods were read), and each year
+    also as its century and decade."""
+    values = constraint_values(text, spelled=spelled) | _periods(text)[1]
+    return values | _periods_of_years(values)
 
 
 def _kind(value: str) -> str:
     if value.startswith("q"):
         return "quarter"
-    return "year" if _YEAR.fullmatch(value) else "number"
+    return "year" if _YEAR.fullmatch(value) or value[:1] in {"c", "d"} else "number"
 
 
 def _type_present(profile: QuestionProfile, text: str) -> float:
