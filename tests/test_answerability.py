@@ -204,6 +204,14 @@ def test_a_sentence_that_only_restates_the_question_has_no_answer_of_the_type_as
         # "fail to", "unable", "impossible" deny as "not" does.
         ("When did Kublai fail to move the Mongol capital?", "Kublai moved the Mongol capital to Khanbaliq in 1264.", 1.0),
         ("Who was unable to cross the river?", "The army crossed the river at dawn.", 1.0),
+        # A refusal, a ban or an exception denies too: it answers "not allowed", "not conquered".
+        (
+            "What persons were not allowed to settle in New France?",
+            "The French crown's refusal to allow non-Catholics to settle in New France slowed its growth.",
+            0.0,
+        ),
+        ("What region was not conquered by the tribes?", "The conquest was complete, excluding only Iberia.", 0.0),
+        ("Which books were not allowed in schools?", "Schools banned three novels in 1950.", 0.0),
         ("Who failed to reach the summit in 1924?", "Mallory and Irvine failed to return from the summit in 1924.", 0.0),
         ("When did Kublai fail to move the Mongol capital?", "Kublai's first move of the capital did not succeed in 1260.", 0.0),
     ],

@@ -62,9 +62,13 @@ def _opposites() -> dict[str, frozenset[str]]:
 _OPPOSITES = _opposites()
 
 
-# A sentence can deny without a negation word: "… which prevents us from using s again".
+# A sentence can deny without a negation word: "… which prevents us from using s again", "the crown's
+# refusal to allow non-Catholics", "complete, excluding only Iberia".
 _IMPLICIT_NEGATION = re.compile(
-    r"\b(?:without|prevents?|prevented|unable|fails?|failed|lacks?|lacked|impossible)\b", re.IGNORECASE
+    r"\b(?:without|prevents?|prevented|unable|fails?|failed|lacks?|lacked|impossible|"
+    r"refus(?:al|e|es|ed)|forb(?:id|ids|ade|idden)|prohibit(?:s|ed)?|bann?(?:ed|s)?|barred|den(?:y|ies|ied)|"
+    r"except|excluding|excluded|exclusion)\b",
+    re.IGNORECASE,
 )
 # Questions whose negation is the user's situation, not a fact to match: "Why can't I …?", "What happens
 # if I don't …?", "Can a field not be public?". Their answer need not repeat the negation.
