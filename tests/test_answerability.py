@@ -140,6 +140,8 @@ def test_a_number_the_evidence_spells_out_agrees_with_its_figure() -> None:
     assert number_agreement(son, "Under the reign of Genghis' fourth son, Tolui, the Jin fell.", None)[0] == 0.0
     layers = profile_question("DEC originally had 3 layers but evolved into how many layers?")
     assert number_agreement(layers, "Initially built with three layers, it later evolved into seven.", None)[0] == 1.0
+    parties = profile_question("What had the 2 parties agreed on before 1973?")
+    assert number_agreement(parties, "Both parties had agreed on equality before 1973.", None)[0] == 1.0
     # Only the evidence is read that way: a question's "first" is no constraint, and a spelled-out word
     # does not stop a figure of the sentence before from counting.
     assert not profile_question("What was the first German settlement?").numbers
@@ -253,6 +255,9 @@ def test_a_heading_that_denies_answers_a_negated_question() -> None:
         ("What did the West use to justify control over eastern lands?", "Orientalism justified Western rule.", 0.0),
         ("What did the West use to justify control over eastern lands?", "It justified rule in the west.", 0.0),
         ("Which lands in the eastern part became poorer?", "The western part grew poorer.", 1.0),
+        # A question that offers a choice is answered by either side of its comparison.
+        ("Which is more costly, formal or informal rule?", "Informal rule is less costly than formal rule.", 0.0),
+        ("Which rule is more costly?", "Informal rule is less costly than formal rule.", 1.0),
         # Words that only look prefixed ("unless", "under") are not negations of "less" or "der".
         ("What happens unless the value is moved?", "Less memory is used when the value is moved.", 0.0),
         # A negated question's word agrees with the sentence's prefixed one: "don't qualify" is "unqualified".
@@ -558,6 +563,17 @@ def test_a_sentence_that_points_back_brings_the_one_before_it() -> None:
     )
     answer = ExtractiveGenerator().compose([best]).answer
     assert answer == "Ferris is the unofficial mascot of Rust. [1] It is a crab with a friendly smile. [1]"
+
+
+def test_a_sentence_already_shown_with_its_heading_is_not_repeated_before_the_next_one() -> None:
+    first = SentenceEvidence(
+        1, 0, "Informal rule is less costly.", 1.0, score=3.0, heading="Imperialism", heading_needed=True
+    )
+    second = SentenceEvidence(
+        1, 0, "This is because control is spread subtly.", 1.0, score=2.5, previous="Informal rule is less costly."
+    )
+    answer = ExtractiveGenerator().compose([first, second]).answer
+    assert answer == "Imperialism — Informal rule is less costly. [1] This is because control is spread subtly. [1]"
 
 
 # ----- citations checked after generation ---------------------------------------------------------

@@ -196,7 +196,7 @@ _SPELLED = {
     **{w: str(i) for i, w in enumerate(_CARDINAL_TEXT.split(), 1)},
     **{w: str(i) for i, w in enumerate(_ORDINAL_TEXT.split(), 1)},
     **{w: str(10 * i) for i, w in enumerate(_TENS_TEXT.split(), 3)},
-    **{"hundred": "100", "thousand": "1000", "twice": "2", "double": "2", "dozen": "12"},
+    **{"hundred": "100", "thousand": "1000", "twice": "2", "double": "2", "both": "2", "dozen": "12"},
 }
 _WORDS = re.compile(r"[a-z]+")
 _ORDINALS = {"first": "1", "second": "2", "third": "3", "fourth": "4", "1st": "1", "2nd": "2", "3rd": "3", "4th": "4"}

@@ -106,6 +106,11 @@ def negation_mismatch(question: str, sentence: str, heading: str | None = None) 
     return 0.0 if negated(section) or _DENYING_HEADING.search(section) else 1.0
 
 
+# A question that offers a choice ("Which is more costly, formal or informal imperialism?") is answered by
+# either side of its comparison: "Informal rule is generally less costly than …".
+_CHOICE = re.compile(r"\b(?:which|whether)\b.*,.*\bor\b", re.IGNORECASE)
+
+
 def opposite_clash(question: str, sentence: str) -> float:
     """1 when the sentence holds the opposite of a question word and not the word itself ("uncommon" asked,
     "common" said; "decreased" asked, "increased" said), unless the question holds both. A sentence's
@@ -113,10 +118,11 @@ def opposite_clash(question: str, sentence: str) -> float:
     q_words = _words(question)
     s_words = _words(sentence)
     q_keys, s_keys = set(q_words.values()), set(s_words.values())
+    choice = bool(_CHOICE.search(question))
     for raw, key in q_words.items():
         if key in s_keys:
             continue
-        if (_OPPOSITES.get(key, frozenset()) & s_keys) - q_keys:
+        if not choice and (_OPPOSITES.get(key, frozenset()) & s_keys) - q_keys:
             return 1.0
         base = _base(raw)
         if base and base in s_keys:
