@@ -152,14 +152,20 @@ class ExtractiveGenerator:
         chosen = [best] + [s for s in evidence[1:2] if s.score >= best.score - SECOND_SENTENCE_MARGIN]
         parts: list[tuple[str, int]] = []
         shown: str | None = None  # a heading already shown leads the sentences after it too
+        # A second sentence's predecessor may be the first one, shown already (perhaps led by its heading).
+        said: set[str] = set()
         for sentence in chosen:
-            if sentence.previous and (points_back(sentence.text) or sentence.leans_on_previous):
+            leans = sentence.previous and (points_back(sentence.text) or sentence.leans_on_previous)
+            if leans and sentence.previous not in said:
                 parts.append((sentence.previous, sentence.n))
+                said.add(sentence.previous)
+            if sentence.text in said:
+                continue
+            said.add(sentence.text)
             text = sentence.text
             if sentence.heading_needed and sentence.heading != shown:
                 text, shown = led_by_heading(sentence.heading, sentence.text), sentence.heading
             parts.append((f"{text} `{sentence.example}`" if sentence.example else text, sentence.n))
-        parts = list(dict.fromkeys(parts))  # a second sentence's predecessor may be the first one
         answer = " ".join(f"{text} [{n}]" for text, n in parts)
         return Generation(answer, list(dict.fromkeys(n for _, n in parts)), False, 0, 0, self.model)
 
