@@ -13,7 +13,13 @@
   question was written on, 1 for another paragraph of the same article that contains one of the gold
   answers verbatim (it answers the question too, less surely). An entity/Wikipedia-like set with graded
   passages, the closest to the held-out kinds that the data here allows.
-Both write qrels/train.tsv (the split `ragcli eval retrieval --split train` reads).
+- postgres-passages: the web-passage kind as near as the data here allows: short passages (paragraphs
+  joined to 40-150 words, as MS MARCO's are short) cut from the PostgreSQL 15 manual, and natural
+  questions an engineer would type, which share few words with the passage that answers them (the 45 of
+  benchmarks/data/postgres_questions.jsonl, written by hand for the answer sets). The corpus is the 78
+  pages those questions come from and 250 other pages of the manual (seed 14). Graded: 2 for a passage of
+  the question's page that holds one of its gold strings, 1 for the passages right before and after one.
+All write qrels/train.tsv (the split `ragcli eval retrieval --split train` reads).
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
+import sys
 from pathlib import Path
 
 SHARED = Path("/work/shared/eval")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def write_beir(out: Path, corpus: list[dict[str, str]], queries: dict[str, str], qrels: dict[str, dict[str, int]]) -> None:
@@ -87,6 +96,66 @@ def squad_graded(source: Path, out: Path) -> None:
     write_beir(out, corpus, queries, qrels)
 
 
+PASSAGE_MIN_WORDS = 40
+PASSAGE_MAX_WORDS = 150
+
+
+def postgres_passages(html: Path, out: Path, distractors: int, seed: int) -> None:
+    from build_answer_devsets import POSTGRES_PAGES, POSTGRES_QUESTIONS
+
+    from ragcli.loaders.html import HtmlLoader
+
+    answering = sorted({path for glob in POSTGRES_PAGES for path in html.glob(glob)})
+    others = sorted(set(html.glob("*.html")) - set(answering))
+    random.Random(seed).shuffle(others)
+    corpus: list[dict[str, str]] = []
+    by_page: dict[str, list[dict[str, str]]] = {}
+    for path in answering + others[:distractors]:
+        document = HtmlLoader().load(path, path.read_bytes())
+        for n, text in enumerate(_passages(document.text)):
+            doc = {"_id": f"{path.stem}#{n}", "title": document.title, "text": text}
+            corpus.append(doc)
+            by_page.setdefault(path.name, []).append(doc)
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    rows = [json.loads(line) for line in POSTGRES_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for i, row in enumerate(rows):
+        passages = by_page.get(row["source"], [])
+        golds = [" ".join(answer.lower().split()) for answer in row["answers"]]
+        hits = [n for n, doc in enumerate(passages) if any(g in " ".join(doc["text"].lower().split()) for g in golds)]
+        if not hits:
+            continue
+        judged = {passages[n]["_id"]: 2 for n in hits}
+        for n in hits:
+            for near in (n - 1, n + 1):
+                if 0 <= near < len(passages):
+                    judged.setdefault(passages[near]["_id"], 1)
+        queries[f"pg{i:03d}"] = row["question"]
+        qrels[f"pg{i:03d}"] = judged
+    write_beir(out, corpus, queries, qrels)
+
+
+def _passages(text: str) -> list[str]:
+    """Paragraphs joined in order into passages of PASSAGE_MIN_WORDS to PASSAGE_MAX_WORDS words (a longer
+    paragraph stays whole); code fences are dropped, as a web page's passage is prose."""
+    prose = re.sub(r"^```.*?^```[ \t]*$", "", text, flags=re.M | re.S)
+    passages: list[str] = []
+    current: list[str] = []
+    for paragraph in (" ".join(p.split()) for p in prose.split("\n\n")):
+        if not paragraph:
+            continue
+        if current and len(" ".join([*current, paragraph]).split()) > PASSAGE_MAX_WORDS:
+            passages.append(" ".join(current))
+            current = []
+        current.append(paragraph)
+        if len(" ".join(current).split()) >= PASSAGE_MIN_WORDS:
+            passages.append(" ".join(current))
+            current = []
+    if current:
+        passages.append(" ".join(current))
+    return passages
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("/tmp/devsets"))
@@ -98,6 +167,9 @@ def main() -> None:
         raise SystemExit(f"{args.shared} is missing: these sets are built from ../shared/eval")
     scifact_subsample(args.shared / "scifact", args.out / "scifact-1500", args.scifact_size, seed=14, keep=args.scifact_keep)
     squad_graded(args.shared / "squad-v2-part" / "dev-v2.0-part.json", args.out / "squad-graded")
+    postgres_passages(
+        args.shared.parent / "corpora/postgresql-15-docs/html", args.out / "postgres-passages", 250, seed=14
+    )
 
 
 if __name__ == "__main__":
