@@ -59,7 +59,7 @@ def variants() -> dict[str, tuple[str, Fuse]]:
         out[f"wrrf({w})"] = ("wrrf", lambda v, k, w=w: fusion.weighted_rrf([v, k], [w, 1 - w], 60))
     for w in (0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9):
         out[f"convex({w})"] = ("convex", lambda v, k, w=w: fusion.weighted_fusion(v, k, w))
-    for w in (0.5, 0.6, 0.7):
+    for w in (0.5, 0.6, 0.65, 0.7, 0.75):
         out[f"adaptive({w})"] = (
             "adaptive",
             lambda v, k, w=w: fusion.weighted_fusion(v, k, fusion.adaptive_weight(v, k, w)),
