@@ -117,6 +117,25 @@ def test_a_century_or_decade_agrees_with_the_years_within_it(question: str, sent
     assert number_agreement(profile_question(question), sentence, None)[0] == agreement
 
 
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("Why did the operations fail in 1755, 56, 57?", {"1755", "1756", "1757"}),
+        ("Who won the 2019–20 season?", {"2019", "2020"}),
+        ("What happened in 1914-18?", {"1914", "1918"}),
+        # One number after a comma is a number; a smaller one is no later year.
+        ("In 1990, 95 people died.", {"1990", "95"}),
+        ("Between 1998–12 and now.", {"1998", "12"}),
+    ],
+)
+def test_years_written_with_two_digits_after_a_full_one_are_years(text: str, values: set[str]) -> None:
+    from ragcli.generation.evidence import constraint_values, number_agreement
+
+    assert constraint_values(text) == values
+    season = profile_question("Who won the 2019–20 season?")
+    assert number_agreement(season, "Yarrow won the 2019–2020 season.", None)[0] == 1.0
+
+
 def test_a_number_of_centuries_is_a_length_not_a_century() -> None:
     assert profile_question("Who ruled for three centuries?").numbers == set()
     assert profile_question("What lasted 2 centuries?").numbers == {"2"}

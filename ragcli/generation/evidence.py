@@ -468,13 +468,41 @@ def constraint_values(text: str, *, spelled: bool = False) -> set[str]:
     evidence is read that way: a question's "first" or "one" is rarely a constraint ("the first German
     settlement" is answered by a sentence that never says "first"), its "3" always is."""
     periods, written = _periods(text)
-    values = (set(_numbers(text)) - written) | periods
+    years, shortened = _shortened_years(text)
+    values = (set(_numbers(text)) - written - shortened) | periods | years
     if spelled:
         values |= _spelled_values(text)
     for match in _QUARTER.finditer(text):
         word = (match.group(1) or match.group(2) or "").lower()
         values.add(f"q{_ORDINALS.get(word, word)}")
     return values
+
+
+# A year followed by later years written with two digits: a range ("the 2019–20 season", "1914-18") or a
+# list of two or more ("in 1755, 56, 57"). One two-digit number after a comma is a number of its own
+# ("in 1990, 95 people died").
+_YEAR_THEN = re.compile(r"(?<![\w.])((?:1[0-9]|20)[0-9]{2})((?:\s*(?:[-–/]|to\s|,\s*(?:and\s+)?|and\s)\s*[0-9]{2}(?![\w.,]?\d))+)")
+_SHORT_YEAR = re.compile(r"([-–/]|to\s|,|and\s)\s*([0-9]{2})")
+
+
+def _shortened_years(text: str) -> tuple[set[str], set[str]]:
+    """(the years written with two digits after a full one, in full: "2020" of "2019–20"; the two-digit
+    figures they are written with)."""
+    years: set[str] = set()
+    shortened: set[str] = set()
+    for match in _YEAR_THEN.finditer(text):
+        century, last = match.group(1)[:2], int(match.group(1)[2:])
+        parts = _SHORT_YEAR.findall(match.group(2))
+        listed = [short for separator, short in parts if separator not in "-–/" and separator != "to "]
+        if len(parts) == 1 and listed:
+            continue  # "in 1990, 95 people": one number after a comma is not a year
+        for _, short in parts:
+            if int(short) <= last:
+                break  # "1998–12" is no range of years
+            years.add(century + short)
+            shortened.add(short)
+            last = int(short)
+    return years, shortened
 
 
 def _periods(text: str) -> tuple[set[str], set[str]]:
