@@ -435,6 +435,20 @@ def test_headings_and_code_are_never_answer_sentences() -> None:
     assert sentences == ["Each value in Rust has an owner."]
 
 
+def test_a_question_in_the_documents_is_never_an_answer_sentence() -> None:
+    from ragcli.generation.extractive import lexical_sentences
+
+    faq = (
+        "Which operating systems does the ASCOM driver support?\n\n"
+        "The Lumenvale ASCOM driver runs on Windows 10 and 11. Linux users can use the INDI driver."
+    )
+    sentences = [s.text for s in lexical_sentences("Does the ASCOM driver work on Linux?", [_item(1, faq)])]
+    assert sentences == [
+        "The Lumenvale ASCOM driver runs on Windows 10 and 11.",
+        "Linux users can use the INDI driver.",
+    ]
+
+
 def test_headings_the_loader_rendered_as_plain_lines_are_headings_not_answers() -> None:
     # Rendered Markdown/HTML keeps a heading as a line of its own, without its "#".
     from ragcli.generation.extractive import lexical_sentences

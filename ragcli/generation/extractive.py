@@ -263,6 +263,8 @@ def _candidate_sentences(context: Sequence[ContextItem]) -> list[tuple[int, int,
             key = text.lower()
             if len(_WORD.findall(text)) < MIN_ANSWER_WORDS or key in seen:
                 continue  # overlapping chunks repeat sentences
+            if text.endswith("?"):
+                continue  # a question (an FAQ's, a rhetorical one) asks; it does not answer
             seen.add(key)
             candidates.append((rank, item.n, text, heading))
     return candidates
