@@ -467,6 +467,12 @@ def constraint_values(text: str, *, spelled: bool = False) -> set[str]:
     With `spelled`, numbers written as words count too ("three layers" holds 3, "third son" 3). Only the
     evidence is read that way: a question's "first" or "one" is rarely a constraint ("the first German
     settlement" is answered by a sentence that never says "first"), its "3" always is."""
+    return _values_and_period_figures(text, spelled)[0]
+
+
+def _values_and_period_figures(text: str, spelled: bool) -> tuple[set[str], set[str]]:
+    """(`constraint_values`, the figures its centuries and decades are written with: "1700" of "1700s"),
+    so that the evidence reads a passage's periods once."""
     periods, written = _periods(text)
     years, shortened = _shortened_years(text)
     values = (set(_numbers(text)) - written - shortened) | periods | years
@@ -475,7 +481,7 @@ def constraint_values(text: str, *, spelled: bool = False) -> set[str]:
     for match in _QUARTER.finditer(text):
         word = (match.group(1) or match.group(2) or "").lower()
         values.add(f"q{_ORDINALS.get(word, word)}")
-    return values
+    return values, written
 
 
 # A year followed by later years written with two digits: a range ("the 2019–20 season", "1914-18") or a
@@ -483,6 +489,7 @@ def constraint_values(text: str, *, spelled: bool = False) -> set[str]:
 # ("in 1990, 95 people died").
 _YEAR_THEN = re.compile(r"(?<![\w.])((?:1[0-9]|20)[0-9]{2})((?:\s*(?:[-–/]|to\s|,\s*(?:and\s+)?|and\s)\s*[0-9]{2}(?![\w.,]?\d))+)")
 _SHORT_YEAR = re.compile(r"([-–/]|to\s|,|and\s)\s*([0-9]{2})")
+_RANGE_SEPARATORS = frozenset({"-", "–", "/", "to "})
 
 
 def _shortened_years(text: str) -> tuple[set[str], set[str]]:
@@ -493,8 +500,7 @@ def _shortened_years(text: str) -> tuple[set[str], set[str]]:
     for match in _YEAR_THEN.finditer(text):
         century, last = match.group(1)[:2], int(match.group(1)[2:])
         parts = _SHORT_YEAR.findall(match.group(2))
-        listed = [short for separator, short in parts if separator not in "-–/" and separator != "to "]
-        if len(parts) == 1 and listed:
+        if len(parts) == 1 and parts[0][0] not in _RANGE_SEPARATORS:
             continue  # "in 1990, 95 people": one number after a comma is not a year
         for _, short in parts:
             if int(short) <= last:
@@ -540,7 +546,8 @@ def _evidence_values(text: str, *, spelled: bool = False) -> set[str]:
     """`constraint_values` as the evidence is read: a period also by the figures it is written with (a
     question's "in 1880" still agrees with "in the 1880s", as before periods were read), and each year
     also as its century and decade."""
-    values = constraint_values(text, spelled=spelled) | _periods(text)[1]
+    values, written = _values_and_period_figures(text, spelled)
+    values |= written
     return values | _periods_of_years(values)
 
 
